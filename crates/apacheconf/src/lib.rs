@@ -166,6 +166,8 @@ pub fn module_id(name: &str) -> String {
 /// The result of reading a configuration: the tree, and every problem found on the way.
 #[derive(Debug, Clone, Default)]
 pub struct Parsed {
+    /// The main file (or the name given to `parse_bytes`).
+    pub file: PathBuf,
     pub directives: Vec<Directive>,
     pub diagnostics: Vec<Diagnostic>,
     /// The ServerRoot in force at the end of reading (the last `ServerRoot`, else the start).

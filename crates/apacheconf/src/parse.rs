@@ -10,6 +10,10 @@ use crate::{fnmatch, module_id, Diagnostic, Directive, Host, ModuleLoad, Parsed,
 /// httpd's `AP_MAX_INCLUDE_DEPTH`.
 const MAX_INCLUDE_DEPTH: usize = 128;
 
+/// How deep sections may nest (across included files). httpd has no limit, but the reader
+/// recurses once per open section: without one, a file of `<a>` lines overflows the stack.
+const MAX_SECTION_DEPTH: usize = 128;
+
 /// Where reading starts.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -38,7 +42,7 @@ pub fn parse_file(path: &Path, options: &Options, host: &dyn Host) -> Parsed {
         line: 0,
     };
     parser.include_file(path, &span, None, &mut directives);
-    parser.finish(directives)
+    parser.finish(path, directives)
 }
 
 /// Reads main configuration text that is not in a file of its own; `name` is the file
@@ -47,7 +51,7 @@ pub fn parse_bytes(bytes: &[u8], name: &Path, options: &Options, host: &dyn Host
     let mut parser = Parser::new(options, host);
     let mut directives = Vec::new();
     parser.read_bytes(bytes, name.into(), &mut directives);
-    parser.finish(directives)
+    parser.finish(name, directives)
 }
 
 /// Reads one `.htaccess` file's bytes. `Include`, `Define` and the other directives httpd
@@ -60,11 +64,12 @@ pub fn parse_htaccess(bytes: &[u8], file: &Path, main: &Parsed, host: &dyn Host)
         htaccess: true,
         forbid_includes: true,
         include_stack: Vec::new(),
+        depth: 0,
         diagnostics: Vec::new(),
     };
     let mut directives = Vec::new();
     parser.read_bytes(bytes, file.into(), &mut directives);
-    parser.finish(directives)
+    parser.finish(file, directives)
 }
 
 struct Parser<'h> {
@@ -74,6 +79,8 @@ struct Parser<'h> {
     htaccess: bool,
     forbid_includes: bool,
     include_stack: Vec<PathBuf>,
+    /// Sections open now, in every file being read.
+    depth: usize,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -119,6 +126,44 @@ impl Conditional {
     }
 }
 
+/// The name in a `</Name>` line, or `None` when the line is not one.
+fn closer_name(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("</")?;
+    let rest = rest.strip_suffix('>').unwrap_or(rest);
+    Some(
+        rest.split_ascii_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_owned(),
+    )
+}
+
+/// Reads a section body past its closing line without recursing (the section nests too
+/// deep to be read): nothing in it is checked, executed or kept.
+fn skip_body(cur: &mut Cursor) -> End {
+    let mut open = 0usize;
+    for (number, line) in cur.lines.by_ref() {
+        let Ok(text) = line else { continue };
+        if let Some(name) = closer_name(&text) {
+            if open == 0 {
+                let span = Span {
+                    file: cur.file.clone(),
+                    line: number,
+                };
+                return End::Close {
+                    name,
+                    span,
+                    reported: false,
+                };
+            }
+            open -= 1;
+        } else if text.starts_with('<') {
+            open += 1;
+        }
+    }
+    End::Eof
+}
+
 impl<'h> Parser<'h> {
     fn new(options: &Options, host: &'h dyn Host) -> Self {
         let mut parser = Parser {
@@ -128,6 +173,7 @@ impl<'h> Parser<'h> {
             htaccess: false,
             forbid_includes: options.forbid_includes,
             include_stack: Vec::new(),
+            depth: 0,
             diagnostics: Vec::new(),
         };
         for name in &options.defines {
@@ -136,8 +182,9 @@ impl<'h> Parser<'h> {
         parser
     }
 
-    fn finish(self, directives: Vec<Directive>) -> Parsed {
+    fn finish(self, file: &Path, directives: Vec<Directive>) -> Parsed {
         Parsed {
+            file: file.to_path_buf(),
             directives,
             diagnostics: self.diagnostics,
             server_root: self.server_root,
@@ -209,13 +256,7 @@ impl<'h> Parser<'h> {
             } else {
                 text
             };
-            let end = if let Some(rest) = text.strip_prefix("</") {
-                let rest = rest.strip_suffix('>').unwrap_or(rest);
-                let name = rest
-                    .split_ascii_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_owned();
+            let end = if let Some(name) = closer_name(&text) {
                 Some(End::Close {
                     name,
                     span,
@@ -291,6 +332,16 @@ impl<'h> Parser<'h> {
             }
         };
 
+        if self.depth >= MAX_SECTION_DEPTH {
+            self.error(
+                &span,
+                Some(&name),
+                format!("sections nested deeper than {MAX_SECTION_DEPTH}"),
+            );
+            let end = skip_body(cur);
+            return self.closed(&name, &span, end);
+        }
+        self.depth += 1;
         let mut children = Vec::new();
         let end = match Conditional::of(&name) {
             Some(kind) => {
@@ -312,8 +363,14 @@ impl<'h> Parser<'h> {
                 end
             }
         };
+        self.depth -= 1;
+        self.closed(&name, &span, end)
+    }
+
+    /// How the body of section `name` (opened at `span`) ended: `None` when properly closed.
+    fn closed(&mut self, name: &str, span: &Span, end: End) -> Option<End> {
         match end {
-            End::Close { name: closer, .. } if closer.eq_ignore_ascii_case(&name) => None,
+            End::Close { name: closer, .. } if closer.eq_ignore_ascii_case(name) => None,
             End::Close {
                 name: closer,
                 span: close_span,
@@ -333,7 +390,7 @@ impl<'h> Parser<'h> {
                 })
             }
             End::Eof => {
-                self.error(&span, Some(&name), format!("<{name}> was not closed"));
+                self.error(span, Some(name), format!("<{name}> was not closed"));
                 Some(End::Eof)
             }
         }
@@ -394,7 +451,10 @@ impl<'h> Parser<'h> {
                 return;
             }
         };
-        // `text` is trimmed and non-empty, so there is a first word.
+        // A line that variables expanded to blanks has no first word: httpd skips it.
+        if words.is_empty() {
+            return;
+        }
         let name = words.remove(0);
         let args = words;
         let read_time = [

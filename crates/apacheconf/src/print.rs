@@ -46,7 +46,8 @@ fn write_level(out: &mut String, directives: &[Directive], depth: usize) -> fmt:
                 write_level(out, children, depth + 1)?;
                 writeln!(out, "{indent}</{}>", d.name)?;
             }
-            None => writeln!(out, "{indent}{}{sep}{}", d.name, args.join(" "))?,
+            // A directive's name is a word like its arguments (`"#x"`, `""`, `"<x"`).
+            None => writeln!(out, "{indent}{}{sep}{}", quote_arg(&d.name), args.join(" "))?,
         }
     }
     Ok(())

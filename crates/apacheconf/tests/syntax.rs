@@ -413,3 +413,70 @@ fn htaccess_refuses_read_time_directives_and_sees_main_defines() {
         ]
     );
 }
+
+#[test]
+fn a_line_that_variables_expand_to_blanks_is_skipped_not_a_panic() {
+    // Found by tests/roundtrip.rs: the reader took the first word of a line that had none.
+    let p = parse("Define EMPTY \"\"\nDefine BLANK \" \"\n${EMPTY}\n  ${BLANK}  \nListen 80\n");
+    assert!(p.diagnostics.is_empty(), "{:?}", messages(&p));
+    assert_eq!(flat(&p.directives), ["Listen 80"]);
+    let h = parse_htaccess(
+        b"${EMPTY}\nRequire all granted\n",
+        Path::new("/w/.htaccess"),
+        &p,
+        &TestHost,
+    );
+    assert!(h.diagnostics.is_empty(), "{:?}", messages(&h));
+    assert_eq!(flat(&h.directives), ["Require all|granted"]);
+}
+
+#[test]
+fn directive_names_that_need_quotes_are_printed_quoted() {
+    // Found by tests/roundtrip.rs: a name is a word like an argument, so `"#x"`, `""` or
+    // `"a b"` name a directive, and write_tree printed them bare (a comment, nothing, two words).
+    let text = "Define HASH #h\n${HASH} 1\n\"\" 2\n\"a b\" 3\n\"<x\" 4\n'</x>' 5\n";
+    let p = parse(text);
+    assert!(p.diagnostics.is_empty(), "{:?}", messages(&p));
+    let want = ["#h 1", " 2", "a b 3", "<x 4", "</x> 5"];
+    assert_eq!(flat(&p.directives), want);
+    let printed = apacheconf::write_tree(&p.directives);
+    assert_eq!(
+        printed,
+        "\"#h\" 1\n\"\" 2\n\"a b\" 3\n\"<x\" 4\n\"</x>\" 5\n"
+    );
+    let again = parse(&printed);
+    assert!(again.diagnostics.is_empty(), "{:?}", messages(&again));
+    assert_eq!(flat(&again.directives), want);
+}
+
+#[test]
+fn deeply_nested_sections_are_an_error_not_a_stack_overflow() {
+    // The reader recurses once per open section: 100 000 of them overflowed the stack.
+    let deep = 100_000;
+    let text = format!(
+        "<a>\n{}Inner\n{}</a>\nAfter\n",
+        "<b>\n".repeat(deep),
+        "</b>\n".repeat(deep)
+    );
+    let p = parse(&text);
+    assert_eq!(
+        messages(&p),
+        ["t.conf:129: b: sections nested deeper than 128"]
+    );
+    let mut depth = 0;
+    let mut level = &p.directives;
+    while let Some(children) = level.first().and_then(|d| d.children.as_ref()) {
+        depth += 1;
+        level = children;
+    }
+    assert_eq!(depth, 128);
+    assert_eq!(p.directives.last().map(|d| d.name.as_str()), Some("After"));
+
+    // Nesting within the limit is read whole, and so is the rest of a file too deep.
+    let ok = format!("{}X\n{}", "<b>\n".repeat(128), "</b>\n".repeat(128));
+    assert!(parse(&ok).diagnostics.is_empty());
+    let unclosed = "<b>\n".repeat(deep);
+    let m = messages(&parse(&unclosed));
+    assert_eq!(m.len(), 130, "{:?}", &m[..3]);
+    assert_eq!(m[0], "t.conf:129: b: sections nested deeper than 128");
+}

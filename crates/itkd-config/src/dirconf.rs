@@ -1,0 +1,343 @@
+//! Per-directory configuration: what `<Directory>`, `<Location>`, `<Files>`, `.htaccess`
+//! and the server level outside sections set, and how httpd merges it (the inner
+//! section's setting wins; `Options +x -y` adds to and removes from the outer set).
+
+use std::collections::HashSet;
+
+use apacheconf::Span;
+
+use crate::directives::Override;
+use crate::expr::StringExpr;
+use crate::model::Assign;
+use crate::require::Require;
+
+/// The `Options` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct OptionSet(u8);
+
+impl OptionSet {
+    pub const INDEXES: OptionSet = OptionSet(1);
+    pub const INCLUDES: OptionSet = OptionSet(2);
+    pub const SYM_LINKS: OptionSet = OptionSet(4);
+    pub const EXEC_CGI: OptionSet = OptionSet(8);
+    pub const MULTIVIEWS: OptionSet = OptionSet(16);
+    pub const SYM_OWNER: OptionSet = OptionSet(32);
+    pub const INCLUDES_NOEXEC: OptionSet = OptionSet(64);
+    /// httpd's `OPT_ALL`: everything but MultiViews.
+    pub const ALL: OptionSet = OptionSet(1 | 2 | 4 | 8 | 32);
+    pub const NONE: OptionSet = OptionSet(0);
+
+    pub fn contains(self, other: OptionSet) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn union(self, other: OptionSet) -> OptionSet {
+        OptionSet(self.0 | other.0)
+    }
+
+    pub fn minus(self, other: OptionSet) -> OptionSet {
+        OptionSet(self.0 & !other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The option named `name` (case-insensitive), as `Options` spells it.
+    pub fn by_name(name: &str) -> Option<OptionSet> {
+        let table = [
+            ("Indexes", OptionSet::INDEXES),
+            ("Includes", OptionSet::INCLUDES),
+            ("IncludesNOEXEC", OptionSet::INCLUDES_NOEXEC),
+            ("FollowSymLinks", OptionSet::SYM_LINKS),
+            ("SymLinksIfOwnerMatch", OptionSet::SYM_OWNER),
+            ("ExecCGI", OptionSet::EXEC_CGI),
+            ("MultiViews", OptionSet::MULTIVIEWS),
+            ("All", OptionSet::ALL),
+        ];
+        table
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, o)| o)
+    }
+}
+
+/// One `Options` line: either a whole new set, or additions and removals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionsSetting {
+    Set(OptionSet),
+    Change { add: OptionSet, remove: OptionSet },
+}
+
+impl OptionsSetting {
+    /// httpd 2.4's default: `Options FollowSymLinks`.
+    pub const DEFAULT: OptionSet = OptionSet::SYM_LINKS;
+
+    pub fn apply(self, base: OptionSet) -> OptionSet {
+        match self {
+            OptionsSetting::Set(set) => set,
+            OptionsSetting::Change { add, remove } => base.minus(remove).union(add),
+        }
+    }
+
+    fn then(self, inner: OptionsSetting) -> OptionsSetting {
+        match (self, inner) {
+            (_, OptionsSetting::Set(_)) => inner,
+            (OptionsSetting::Set(set), change) => OptionsSetting::Set(change.apply(set)),
+            (
+                OptionsSetting::Change { add, remove },
+                OptionsSetting::Change {
+                    add: a2,
+                    remove: r2,
+                },
+            ) => OptionsSetting::Change {
+                add: add.minus(r2).union(a2),
+                remove: remove.minus(a2).union(r2),
+            },
+        }
+    }
+}
+
+/// What `AllowOverride` lets `.htaccess` files set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Overrides {
+    pub classes: HashSet<Override>,
+    /// `Options=a,b`: the options an `.htaccess` may name; `None`: all of them.
+    pub options: Option<OptionSet>,
+    /// `AllowOverrideList`: single directives allowed besides the classes (lower case).
+    pub list: Vec<String>,
+}
+
+impl Overrides {
+    /// `AllowOverride None` and no list: `.htaccess` files are not even read.
+    pub fn reads_htaccess(&self) -> bool {
+        !self.classes.is_empty() || !self.list.is_empty()
+    }
+}
+
+/// `ErrorDocument code …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorDocument {
+    /// A local URL-path: an internal redirect.
+    Local(String),
+    /// An absolute URL: a 302 to it.
+    Remote(String),
+    /// A message (the argument began with `"`).
+    Text(String),
+    /// `default`: httpd's own page, undoing an outer ErrorDocument.
+    Default,
+}
+
+/// `Redirect`, `RedirectMatch`, `RedirectPermanent`, `RedirectTemp`.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    pub status: u16,
+    pub matcher: crate::model::UrlMatcher,
+    /// `None` for statuses without a target (410 Gone).
+    pub target: Option<String>,
+    pub span: Span,
+}
+
+/// `Action type script [virtual]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// A media type or a handler name, lower case.
+    pub trigger: String,
+    pub script: String,
+    /// `virtual`: run even when the requested file does not exist.
+    pub is_virtual: bool,
+}
+
+/// Per-directory settings. `None` (or empty) means "not set here": the outer value holds.
+#[derive(Debug, Clone, Default)]
+pub struct DirConfig {
+    pub options: Option<OptionsSetting>,
+    pub allow_override: Option<Overrides>,
+    pub directory_index: Option<Vec<String>>,
+    /// `AddHandler`, lower-case extension without dot → handler; later wins.
+    pub handlers: Vec<(String, String)>,
+    pub removed_handlers: Vec<String>,
+    /// `SetHandler`: `Some(None)` is `SetHandler None`.
+    pub set_handler: Option<Option<String>>,
+    /// `AddType`, lower-case extension → media type.
+    pub types: Vec<(String, String)>,
+    pub removed_types: Vec<String>,
+    pub force_type: Option<Option<String>>,
+    pub actions: Vec<Action>,
+    /// `AddDefaultCharset`: `Some(None)` is Off.
+    pub default_charset: Option<Option<String>>,
+    pub error_documents: Vec<(u16, ErrorDocument)>,
+    pub redirects: Vec<Redirect>,
+    pub require: Option<Require>,
+    pub assign: Option<Assign>,
+    pub user_expr: Option<StringExpr>,
+    pub group_expr: Option<StringExpr>,
+    pub nice: Option<i32>,
+    pub limit_request_body: Option<u64>,
+    pub server_signature: Option<ServerSignature>,
+    pub hostname_lookups: Option<bool>,
+}
+
+/// `ServerSignature`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerSignature {
+    On,
+    Off,
+    Email,
+}
+
+impl DirConfig {
+    /// `self` (outer) with `inner` laid over it, as httpd's per-directory merge.
+    pub fn merge(&self, inner: &DirConfig) -> DirConfig {
+        fn pick<T: Clone>(outer: &Option<T>, inner: &Option<T>) -> Option<T> {
+            inner.clone().or_else(|| outer.clone())
+        }
+        fn concat<T: Clone>(outer: &[T], inner: &[T]) -> Vec<T> {
+            outer.iter().chain(inner).cloned().collect()
+        }
+        let options = match (self.options, inner.options) {
+            (Some(o), Some(i)) => Some(o.then(i)),
+            (o, i) => i.or(o),
+        };
+        let mut error_documents = self.error_documents.clone();
+        for (code, doc) in &inner.error_documents {
+            error_documents.retain(|(c, _)| c != code);
+            error_documents.push((*code, doc.clone()));
+        }
+        DirConfig {
+            options,
+            allow_override: pick(&self.allow_override, &inner.allow_override),
+            directory_index: pick(&self.directory_index, &inner.directory_index),
+            handlers: concat(&self.handlers, &inner.handlers),
+            removed_handlers: concat(&self.removed_handlers, &inner.removed_handlers),
+            set_handler: pick(&self.set_handler, &inner.set_handler),
+            types: concat(&self.types, &inner.types),
+            removed_types: concat(&self.removed_types, &inner.removed_types),
+            force_type: pick(&self.force_type, &inner.force_type),
+            actions: concat(&self.actions, &inner.actions),
+            default_charset: pick(&self.default_charset, &inner.default_charset),
+            error_documents,
+            // mod_alias: the inner section's redirects are tried first.
+            redirects: concat(&inner.redirects, &self.redirects),
+            // AuthMerging Off (httpd's default): an inner Require replaces the outer one.
+            require: pick(&self.require, &inner.require),
+            assign: pick(&self.assign, &inner.assign),
+            user_expr: pick(&self.user_expr, &inner.user_expr),
+            group_expr: pick(&self.group_expr, &inner.group_expr),
+            nice: pick(&self.nice, &inner.nice),
+            limit_request_body: pick(&self.limit_request_body, &inner.limit_request_body),
+            server_signature: pick(&self.server_signature, &inner.server_signature),
+            hostname_lookups: pick(&self.hostname_lookups, &inner.hostname_lookups),
+        }
+    }
+
+    /// The effective `Options` set, from httpd's default.
+    pub fn effective_options(&self) -> OptionSet {
+        self.options.map_or(OptionsSetting::DEFAULT, |o| {
+            o.apply(OptionsSetting::DEFAULT)
+        })
+    }
+}
+
+/// Which kind of section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SectionKind {
+    Directory,
+    Location,
+    Files,
+}
+
+/// What a section's argument matches.
+#[derive(Debug, Clone)]
+pub enum SectionPattern {
+    /// A path or URL-path, possibly with `*`/`?`/`[]` wildcards.
+    Path(String),
+    /// `~ regex` or a `…Match` section.
+    Regex(regex::Regex),
+}
+
+/// One `<Directory>`, `<Location>` or `<Files>` section (or `Match` form).
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub kind: SectionKind,
+    pub pattern: SectionPattern,
+    pub config: DirConfig,
+    /// `<Files>` sections nested in a `<Directory>`.
+    pub files: Vec<Section>,
+    pub span: Span,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_merge_like_httpd() {
+        let set = |o| OptionsSetting::Set(o);
+        let change = |add, remove| OptionsSetting::Change { add, remove };
+        let outer = DirConfig {
+            options: Some(set(OptionSet::INDEXES.union(OptionSet::SYM_LINKS))),
+            ..Default::default()
+        };
+        let inner = DirConfig {
+            options: Some(change(OptionSet::EXEC_CGI, OptionSet::INDEXES)),
+            ..Default::default()
+        };
+        let merged = outer.merge(&inner);
+        assert_eq!(
+            merged.effective_options(),
+            OptionSet::SYM_LINKS.union(OptionSet::EXEC_CGI)
+        );
+        let absolute = DirConfig {
+            options: Some(set(OptionSet::NONE)),
+            ..Default::default()
+        };
+        assert_eq!(merged.merge(&absolute).effective_options(), OptionSet::NONE);
+        let relative_only = DirConfig {
+            options: Some(change(OptionSet::INDEXES, OptionSet::NONE)),
+            ..Default::default()
+        };
+        assert_eq!(
+            DirConfig::default()
+                .merge(&relative_only)
+                .effective_options(),
+            OptionSet::SYM_LINKS.union(OptionSet::INDEXES)
+        );
+        let two_changes = relative_only.merge(&DirConfig {
+            options: Some(change(
+                OptionSet::NONE,
+                OptionSet::INDEXES.union(OptionSet::SYM_LINKS),
+            )),
+            ..Default::default()
+        });
+        assert_eq!(two_changes.effective_options(), OptionSet::NONE);
+    }
+
+    #[test]
+    fn inner_settings_win_and_error_documents_replace_by_code() {
+        let outer = DirConfig {
+            directory_index: Some(vec!["index.html".into()]),
+            error_documents: vec![
+                (404, ErrorDocument::Local("/a".into())),
+                (500, ErrorDocument::Default),
+            ],
+            nice: Some(5),
+            ..Default::default()
+        };
+        let inner = DirConfig {
+            error_documents: vec![(404, ErrorDocument::Text("gone".into()))],
+            nice: Some(-3),
+            ..Default::default()
+        };
+        let m = outer.merge(&inner);
+        assert_eq!(m.directory_index, Some(vec!["index.html".to_owned()]));
+        assert_eq!(m.nice, Some(-3));
+        assert_eq!(
+            m.error_documents,
+            vec![
+                (500, ErrorDocument::Default),
+                (404, ErrorDocument::Text("gone".into()))
+            ]
+        );
+    }
+}
