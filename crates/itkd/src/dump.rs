@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use itkd_config::directives::{Support, DIRECTIVES};
 use itkd_config::model::{GroupId, LogTarget, Server, ServerConfig, UserId};
 
 pub fn show(config: &ServerConfig) -> String {
@@ -144,4 +145,25 @@ fn log_target(target: &LogTarget) -> String {
         LogTarget::Pipe(cmd) => format!("|{cmd}"),
         LogTarget::Syslog(facility) => format!("syslog:{facility}"),
     }
+}
+
+/// `-L`: one line per directive, tab-separated: name, module, contexts, `.htaccess`
+/// override class (or `-`), and `model` or `no effect: why`.
+pub fn directives() -> String {
+    let mut out = String::new();
+    let mut specs: Vec<_> = DIRECTIVES.iter().collect();
+    specs.sort_by_key(|s| s.name.trim_start_matches('<').to_ascii_lowercase());
+    for s in specs {
+        let htaccess = s.htaccess.map_or("-", |o| o.name());
+        let support = match s.support {
+            Support::Model => "model".to_owned(),
+            Support::NoEffect(why) => format!("no effect: {why}"),
+        };
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{htaccess}\t{support}",
+            s.name, s.module, s.contexts
+        );
+    }
+    out
 }

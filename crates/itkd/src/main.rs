@@ -46,6 +46,10 @@ struct Cli {
     #[arg(short = 'S')]
     show: bool,
 
+    /// List every directive itkd knows: module, contexts, .htaccess class, support.
+    #[arg(short = 'L')]
+    list_directives: bool,
+
     /// Show the version.
     #[arg(short = 'v')]
     version: bool,
@@ -65,6 +69,10 @@ fn main() -> ExitCode {
             println!(" -D HTTPD_ROOT=\"{DEFAULT_SERVER_ROOT}\"");
             println!(" -D SERVER_CONFIG_FILE=\"{DEFAULT_CONFIG_FILE}\"");
         }
+        return ExitCode::SUCCESS;
+    }
+    if cli.list_directives {
+        print!("{}", dump::directives());
         return ExitCode::SUCCESS;
     }
     let mut options = load_options(&cli);
