@@ -237,8 +237,9 @@ impl Loader<'_> {
                     .htaccess
                     .is_some_and(|c| overrides.classes.contains(&c));
                 // httpd: <Files> and <FilesMatch> are allowed in .htaccess under any override.
-                let files_section =
-                    d.is_section() && spec.htaccess.is_some() && !overrides.classes.is_empty();
+                let files_section = d.is_section()
+                    && (d.is("Files") || d.is("FilesMatch"))
+                    && !overrides.classes.is_empty();
                 let listed = overrides
                     .list
                     .iter()

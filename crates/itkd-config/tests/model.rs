@@ -348,6 +348,8 @@ fn htaccess_honours_allow_override_and_never_allows_mpm_itk() {
         ("Options +Indexes", "AllowOverride FileInfo", "/w/.htaccess:1: Options: not allowed here"),
         ("Options +ExecCGI", "AllowOverride Options=Indexes,MultiViews", "/w/.htaccess:1: Options: Option ExecCGI not allowed here"),
         ("Require all denied", "AllowOverride FileInfo", "/w/.htaccess:1: Require: not allowed here"),
+        ("<RequireAll>\nRequire all denied\n</RequireAll>", "AllowOverride FileInfo", "/w/.htaccess:1: RequireAll: not allowed here"),
+        ("<Files x>\nErrorDocument 404 /x\n</Files>", "AllowOverride FileInfo", ""),
         ("Include /etc/passwd", "AllowOverride All", "/w/.htaccess:1: Include: Include not allowed here"),
         ("Redirect /a http://x/", "AllowOverride None\nAllowOverrideList Redirect", ""),
         ("Frob", "AllowOverride All", "/w/.htaccess:1: Frob: Invalid command 'Frob', perhaps misspelled or defined by a module not included in the server configuration"),
