@@ -1359,41 +1359,8 @@ impl Loader<'_> {
         text: &str,
         directive: &'static str,
     ) -> Option<UserId> {
-        let user = if let Some(n) = text.strip_prefix('#') {
-            match n.parse::<u32>() {
-                Ok(uid) => UserId {
-                    uid,
-                    name: self.system.user_name(uid),
-                },
-                Err(_) => {
-                    self.error(d, format!("bad user name {text}"));
-                    return None;
-                }
-            }
-        } else {
-            match self.system.user_by_name(text) {
-                Some((uid, _)) => UserId {
-                    uid,
-                    name: Some(text.to_owned()),
-                },
-                None => {
-                    let hint = if text.starts_with("${") {
-                        " (hint: Debian's configuration needs /etc/apache2/envvars sourced first, as apache2ctl does)"
-                    } else {
-                        ""
-                    };
-                    self.error(d, format!("bad user name {text}{hint}"));
-                    return None;
-                }
-            }
-        };
-        self.static_ids.push(StaticId {
-            id: user.uid,
-            is_uid: true,
-            span: d.span.clone(),
-            directive,
-        });
-        Some(user)
+        let (uid, name) = self.resolve_id(d, text, true, directive)?;
+        Some(UserId { uid, name })
     }
 
     fn resolve_group(
@@ -1402,36 +1369,54 @@ impl Loader<'_> {
         text: &str,
         directive: &'static str,
     ) -> Option<GroupId> {
-        let group = if let Some(n) = text.strip_prefix('#') {
-            match n.parse::<u32>() {
-                Ok(gid) => GroupId {
-                    gid,
-                    name: self.system.group_name(gid),
-                },
-                Err(_) => {
-                    self.error(d, format!("bad group name {text}"));
-                    return None;
-                }
-            }
-        } else {
-            match self.system.group_by_name(text) {
-                Some(gid) => GroupId {
-                    gid,
-                    name: Some(text.to_owned()),
-                },
-                None => {
-                    self.error(d, format!("bad group name {text}"));
-                    return None;
-                }
+        let (gid, name) = self.resolve_id(d, text, false, directive)?;
+        Some(GroupId { gid, name })
+    }
+
+    /// `#n` or a name, as httpd's `ap_uname2id`/`ap_gname2id`; the id is remembered for
+    /// the LimitUIDRange/LimitGIDRange check once the whole tree is read.
+    fn resolve_id(
+        &mut self,
+        d: &Directive,
+        text: &str,
+        is_uid: bool,
+        directive: &'static str,
+    ) -> Option<(u32, Option<String>)> {
+        let what = if is_uid { "user" } else { "group" };
+        let resolved = match text.strip_prefix('#') {
+            Some(n) => n.parse::<u32>().ok().map(|id| {
+                let name = if is_uid {
+                    self.system.user_name(id)
+                } else {
+                    self.system.group_name(id)
+                };
+                (id, name)
+            }),
+            None => {
+                let id = if is_uid {
+                    self.system.user_by_name(text).map(|(uid, _)| uid)
+                } else {
+                    self.system.group_by_name(text)
+                };
+                id.map(|id| (id, Some(text.to_owned())))
             }
         };
+        let Some((id, name)) = resolved else {
+            let hint = if text.starts_with("${") {
+                " (hint: Debian's configuration needs /etc/apache2/envvars sourced first, as apache2ctl does)"
+            } else {
+                ""
+            };
+            self.error(d, format!("bad {what} name {text}{hint}"));
+            return None;
+        };
         self.static_ids.push(StaticId {
-            id: group.gid,
-            is_uid: false,
+            id,
+            is_uid,
             span: d.span.clone(),
             directive,
         });
-        Some(group)
+        Some((id, name))
     }
 
     /// Everything that needs the whole tree read: defaults, vhost merging, formats,

@@ -54,9 +54,14 @@ pub const TOLERATED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Whether itkd does this module's job (it counts as loaded after `LoadModule`).
+pub fn provides(id: &str) -> bool {
+    PROVIDED.contains(&id) || STATIC.contains(&id)
+}
+
 /// The answer to `LoadModule id`.
 pub fn load(id: &str) -> ModuleLoad {
-    if PROVIDED.contains(&id) || STATIC.contains(&id) {
+    if provides(id) {
         return ModuleLoad::Provided;
     }
     let why = match id {
