@@ -179,6 +179,11 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// The value `Define NAME value` gave, if any.
+    pub fn define_value(&self, name: &str) -> Option<&str> {
+        self.state.value(name)
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics
             .iter()

@@ -33,6 +33,12 @@ pub struct ReadState {
     modules: Vec<String>,
 }
 
+impl ReadState {
+    pub(crate) fn value(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+}
+
 /// Reads a main configuration file and everything it includes.
 pub fn parse_file(path: &Path, options: &Options, host: &dyn Host) -> Parsed {
     let mut parser = Parser::new(options, host);
@@ -466,7 +472,7 @@ impl<'h> Parser<'h> {
             "LoadModule",
         ];
         if self.htaccess && read_time.iter().any(|d| d.eq_ignore_ascii_case(&name)) {
-            self.error(&span, Some(&name), format!("{name} not allowed here"));
+            self.error(&span, Some(&name), "not allowed here");
             return;
         }
         let lower = name.to_ascii_lowercase();

@@ -408,8 +408,8 @@ fn htaccess_refuses_read_time_directives_and_sees_main_defines() {
     assert_eq!(
         messages(&p),
         [
-            "/w/.htaccess:2: Include: Include not allowed here",
-            "/w/.htaccess:3: Define: Define not allowed here"
+            "/w/.htaccess:2: Include: not allowed here",
+            "/w/.htaccess:3: Define: not allowed here"
         ]
     );
 }

@@ -43,6 +43,8 @@ pub enum Override {
     Indexes,
     Limit,
     Options,
+    /// httpd's `OR_ALL`: allowed under any class `AllowOverride` grants.
+    Any,
 }
 
 impl Override {
@@ -61,6 +63,7 @@ impl Override {
             Override::Indexes => "Indexes",
             Override::Limit => "Limit",
             Override::Options => "Options",
+            Override::Any => "any",
         }
     }
 }
@@ -175,17 +178,17 @@ pub static DIRECTIVES: &[Spec] = &[
     spec("DocumentRoot", "core", SERVER, None, "directory-path"),
     spec("ErrorDocument", "core", ANY, Some(O::FileInfo), "error-code document"),
     spec("ErrorLog", "core", SERVER, None, "file-path|syslog[:facility]"),
-    spec("<Files>", "core", SERVER.with(DIR_FILES), Some(O::AuthConfig), "filename"),
-    spec("<FilesMatch>", "core", SERVER.with(DIR_FILES), Some(O::AuthConfig), "regex"),
+    spec("<Files>", "core", SERVER.with(DIR_FILES), Some(O::Any), "filename"),
+    spec("<FilesMatch>", "core", SERVER.with(DIR_FILES), Some(O::Any), "regex"),
     spec("ForceType", "core", ANY, Some(O::FileInfo), "media-type|None"),
     spec("HostnameLookups", "core", NOT_HTACCESS, None, "Off"),
     spec("Include", "core", ANY, None, "file-path|directory-path|wildcard"),
     spec("IncludeOptional", "core", ANY, None, "file-path|directory-path|wildcard"),
     spec("KeepAlive", "core", SERVER, None, "On|Off"),
     spec("KeepAliveTimeout", "core", SERVER, None, "num[ms]"),
-    spec("<Limit>", "core", ANY, Some(O::Limit), "method [method] ..."),
-    spec("<LimitExcept>", "core", ANY, Some(O::Limit), "method [method] ..."),
-    spec("LimitRequestBody", "core", ANY, Some(O::FileInfo), "bytes"),
+    spec("<Limit>", "core", ANY, Some(O::Any), "method [method] ..."),
+    spec("<LimitExcept>", "core", ANY, Some(O::Any), "method [method] ..."),
+    spec("LimitRequestBody", "core", ANY, Some(O::Any), "bytes"),
     spec("LimitRequestFields", "core", SERVER, None, "number"),
     spec("LimitRequestFieldSize", "core", SERVER, None, "bytes"),
     spec("LimitRequestLine", "core", SERVER, None, "bytes"),
@@ -201,7 +204,7 @@ pub static DIRECTIVES: &[Spec] = &[
     spec("ServerAlias", "core", C::VHOST, None, "hostname [hostname] ..."),
     spec("ServerName", "core", SERVER, None, "[scheme://]domain-name|ip-address[:port]"),
     spec("ServerRoot", "core", MAIN, None, "directory-path"),
-    spec("ServerSignature", "core", ANY, Some(O::FileInfo), "On|Off|EMail"),
+    spec("ServerSignature", "core", ANY, Some(O::Any), "On|Off|EMail"),
     spec("ServerTokens", "core", MAIN, None, "Major|Minor|Min[imal]|Prod[uctOnly]|OS|Full"),
     spec("SetHandler", "core", ANY, Some(O::FileInfo), "handler-name|none"),
     spec("Timeout", "core", SERVER, None, "seconds"),

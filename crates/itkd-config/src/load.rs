@@ -233,18 +233,16 @@ impl Loader<'_> {
             Place::Section(SectionKind::Location, _) => Contexts::LOCATION,
             Place::Section(SectionKind::Files, _) => Contexts::FILES,
             Place::Htaccess(overrides) => {
-                let by_class = spec
-                    .htaccess
-                    .is_some_and(|c| overrides.classes.contains(&c));
-                // httpd: <Files> and <FilesMatch> are allowed in .htaccess under any override.
-                let files_section = d.is_section()
-                    && (d.is("Files") || d.is("FilesMatch"))
-                    && !overrides.classes.is_empty();
+                let by_class = match spec.htaccess {
+                    Some(Override::Any) => !overrides.classes.is_empty(),
+                    Some(class) => overrides.classes.contains(&class),
+                    None => false,
+                };
                 let listed = overrides
                     .list
                     .iter()
                     .any(|n| n.eq_ignore_ascii_case(&d.name));
-                if by_class || files_section || (listed && spec.htaccess.is_some()) {
+                if by_class || (listed && spec.htaccess.is_some()) {
                     return Some(spec);
                 }
                 self.error(d, "not allowed here");
@@ -372,7 +370,15 @@ impl Loader<'_> {
         let pattern = match (regex_form, d.args.as_slice()) {
             (false, [tilde, re]) if tilde == "~" => self.regex(d, re).map(SectionPattern::Regex),
             (true, [re]) => self.regex(d, re).map(SectionPattern::Regex),
-            (false, [path]) => Some(SectionPattern::Path(section_path(kind, path))),
+            (false, [path]) => {
+                if kind == SectionKind::Directory && !path.starts_with('/') {
+                    self.warn(
+                        d,
+                        format!("{name} path '{path}' is not absolute: like httpd, itkd never matches it"),
+                    );
+                }
+                Some(SectionPattern::Path(section_path(kind, path)))
+            }
             _ => {
                 self.error(d, format!("{name} directive requires additional arguments"));
                 None
@@ -1433,22 +1439,31 @@ impl Loader<'_> {
             line: 0,
         };
         self.main_span = main_span.clone();
-        let user = self
-            .user
-            .take()
-            .or_else(|| self.default_user())
-            .unwrap_or(UserId {
-                uid: u32::MAX,
-                name: None,
-            });
-        let group = self
-            .group
-            .take()
-            .or_else(|| self.default_group())
-            .unwrap_or(GroupId {
-                gid: u32::MAX,
-                name: None,
-            });
+        // Without User/Group: httpd's compiled default is `#-1`, an id no request may
+        // use; itkd takes nobody/nogroup, resolved and range-checked like a written one.
+        let default = |name: &str, arg: &str| Directive {
+            name: name.to_owned(),
+            args: vec![arg.to_owned()],
+            span: main_span.clone(),
+            children: None,
+        };
+        let user = match self.user.take() {
+            Some(user) => Some(user),
+            None => self.resolve_user(&default("User", "nobody"), "nobody", "User"),
+        };
+        let group = match self.group.take() {
+            Some(group) => Some(group),
+            None => self.resolve_group(&default("Group", "nogroup"), "nogroup", "Group"),
+        };
+        // Only without a usable user is this placeholder kept, and then there is an error.
+        let user = user.unwrap_or(UserId {
+            uid: u32::MAX,
+            name: None,
+        });
+        let group = group.unwrap_or(GroupId {
+            gid: u32::MAX,
+            name: None,
+        });
 
         for id in std::mem::take(&mut self.static_ids) {
             let (range, what, limit) = if id.is_uid {
@@ -1472,7 +1487,7 @@ impl Loader<'_> {
         let mime_types = self.mime_types();
         let fallback_name = self.system.default_server_name();
         let main_server = self.merge_server(&root, None, Vec::new(), main, None, &fallback_name);
-        if main_server.server_name.is_none() {
+        if main_server.server_name.is_none() && !parsed.has_errors() {
             self.diags.push(Diagnostic::warning(
                 &main_span,
                 Some("ServerName"),
@@ -1505,28 +1520,15 @@ impl Loader<'_> {
             itk: self.itk.clone(),
             server_tokens: self.server_tokens,
             mime_types,
-            defines: parsed.defines.clone(),
+            defines: parsed
+                .defines
+                .iter()
+                .map(|d| (d.clone(), parsed.define_value(d).map(str::to_owned)))
+                .collect(),
             main: main_server,
             vhosts: servers,
             vhost_table,
         }
-    }
-
-    fn default_user(&mut self) -> Option<UserId> {
-        // httpd's compiled default is `#-1`, an id no request may use; itkd takes nobody.
-        let (uid, _) = self.system.user_by_name("nobody")?;
-        Some(UserId {
-            uid,
-            name: Some("nobody".to_owned()),
-        })
-    }
-
-    fn default_group(&mut self) -> Option<GroupId> {
-        let gid = self.system.group_by_name("nogroup")?;
-        Some(GroupId {
-            gid,
-            name: Some("nogroup".to_owned()),
-        })
     }
 
     /// httpd prefork's sanity rules, with its warnings.

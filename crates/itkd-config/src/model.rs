@@ -25,8 +25,8 @@ pub struct ServerConfig {
     pub itk: ItkGlobal,
     pub server_tokens: ServerTokens,
     pub mime_types: MimeTypes,
-    /// `-D` and `Define` names in force at the end of reading.
-    pub defines: Vec<String>,
+    /// `-D` and `Define` names in force at the end of reading, with `Define`'s value.
+    pub defines: Vec<(String, Option<String>)>,
     /// The main server: the defaults for every virtual host, and the server for
     /// addresses no `<VirtualHost>` claims.
     pub main: Server,

@@ -10,8 +10,11 @@ use apacheconf::{Host, ModuleLoad};
 
 use crate::directives;
 
-/// Debian's `apache2 -l`: compiled into httpd, so `<IfModule>` is true without LoadModule.
+/// Debian's `apache2 -l`: compiled into httpd, so `<IfModule>` is true without LoadModule;
+/// and itkd's own process model, which is mpm-itk on prefork whatever is loaded.
 const STATIC: &[&str] = &[
+    "mpm_itk",
+    "mpm_prefork",
     "core",
     "so",
     "watchdog",
@@ -24,8 +27,6 @@ const STATIC: &[&str] = &[
 
 /// Modules whose job itkd does (their directives are in the directive table).
 const PROVIDED: &[&str] = &[
-    "mpm_itk",
-    "mpm_prefork",
     "actions",
     "alias",
     "authz_core",

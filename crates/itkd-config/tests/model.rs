@@ -146,6 +146,22 @@ fn static_ids_outside_the_ranges_are_load_errors() {
             "t.conf:8: AssignUserID: uid 19999 is outside LimitUIDRange 20000-30000: requests would run as (or fail on) it; itkd refuses it at load",
         ]
     );
+    // Without User/Group the defaults (nobody/nogroup) are checked like written ones.
+    let l = apacheconf::parse_bytes(
+        b"LimitGIDRange 1 10\nDocumentRoot /tmp\nServerName t\n",
+        Path::new("d.conf"),
+        &apacheconf::Options {
+            forbid_includes: true,
+            ..Default::default()
+        },
+        &itkd_config::modules::ItkdHost,
+    );
+    let l = load_parsed(l, &RealUsers);
+    let nogroup = itkd_sys::users::group_by_name("nogroup").unwrap();
+    assert_eq!(
+        errors(&l),
+        [format!("d.conf: Group: gid {nogroup} is outside LimitGIDRange 1-10: requests would run as (or fail on) it; itkd refuses it at load")]
+    );
     // A range that admits 0 admits root, as mpm-itk's does.
     config("LimitUIDRange 0 30000\nLimitGIDRange 0 31000\nAssignUserID root root\n");
 }
@@ -157,6 +173,15 @@ fn all_errors_are_reported_not_only_the_first() {
     );
     let lines: Vec<u32> = l.errors().map(|d| d.span.line).collect();
     assert_eq!(lines, [5, 6, 8, 10]);
+}
+
+#[test]
+fn a_relative_directory_path_warns_that_it_never_matches() {
+    let l = load("<Directory www>\n</Directory>\n");
+    assert_eq!(
+        warnings(&l),
+        ["t.conf:5: warning: Directory: <Directory> path 'www' is not absolute: like httpd, itkd never matches it"]
+    );
 }
 
 #[test]
@@ -350,7 +375,11 @@ fn htaccess_honours_allow_override_and_never_allows_mpm_itk() {
         ("Require all denied", "AllowOverride FileInfo", "/w/.htaccess:1: Require: not allowed here"),
         ("<RequireAll>\nRequire all denied\n</RequireAll>", "AllowOverride FileInfo", "/w/.htaccess:1: RequireAll: not allowed here"),
         ("<Files x>\nErrorDocument 404 /x\n</Files>", "AllowOverride FileInfo", ""),
-        ("Include /etc/passwd", "AllowOverride All", "/w/.htaccess:1: Include: Include not allowed here"),
+        // httpd's OR_ALL: allowed under whatever class AllowOverride grants.
+        ("ServerSignature Off\nLimitRequestBody 10", "AllowOverride Indexes", ""),
+        ("<Limit GET>\nRequire all denied\n</Limit>", "AllowOverride AuthConfig", ""),
+        ("ServerSignature Off", "AllowOverride None\nAllowOverrideList DirectoryIndex", "/w/.htaccess:1: ServerSignature: not allowed here"),
+        ("Include /etc/passwd", "AllowOverride All", "/w/.htaccess:1: Include: not allowed here"),
         ("Redirect /a http://x/", "AllowOverride None\nAllowOverrideList Redirect", ""),
         ("Frob", "AllowOverride All", "/w/.htaccess:1: Frob: Invalid command 'Frob', perhaps misspelled or defined by a module not included in the server configuration"),
     ] {

@@ -18,7 +18,7 @@ fn origin(server: &Server) -> String {
     server
         .span
         .as_ref()
-        .map_or_else(String::new, ToString::to_string)
+        .map_or_else(|| "main server".to_owned(), ToString::to_string)
 }
 
 fn name(server: &Server) -> &str {
@@ -77,8 +77,11 @@ fn write_show(out: &mut String, config: &ServerConfig) -> std::fmt::Result {
         log_target(&config.main.error_log)
     )?;
     writeln!(out, "PidFile: \"{}\"", config.pid_file.display())?;
-    for define in &config.defines {
-        writeln!(out, "Define: {define}")?;
+    for (define, value) in &config.defines {
+        match value {
+            Some(v) => writeln!(out, "Define: {define}={v}")?,
+            None => writeln!(out, "Define: {define}")?,
+        }
     }
     writeln!(
         out,
@@ -97,7 +100,7 @@ fn write_show(out: &mut String, config: &ServerConfig) -> std::fmt::Result {
         out,
         "Identities (mpm-itk: AssignUserID of the vhost, else User/Group):"
     )?;
-    for vhost in &config.vhosts {
+    for vhost in std::iter::once(&config.main).chain(&config.vhosts) {
         let (user, group, source) = match &vhost.dir.assign {
             Some(a) => (&a.user, &a.group, format!("AssignUserID at {}", a.span)),
             None => (&config.user, &config.group, "User/Group".to_owned()),

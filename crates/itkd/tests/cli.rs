@@ -126,29 +126,41 @@ fn dash_s_shows_vhosts_and_identities() {
     let conf = write(
         dir.path(),
         "s.conf",
-        format!("{BASE}<VirtualHost 127.0.0.1:8080>\nServerName a.test\nServerAlias *.a.test\nAssignUserID #20001 #21001\n</VirtualHost>\n<VirtualHost 127.0.0.1:8080>\nServerName b.test\nNiceValue 5\n</VirtualHost>\n").as_bytes(),
+        format!("{BASE}Define SITE_ROOT /srv\n<VirtualHost 127.0.0.1:8080>\nServerName a.test\nServerAlias *.a.test\nAssignUserID #20001 #21001\n</VirtualHost>\n<VirtualHost 127.0.0.1:8080>\nServerName b.test\nNiceValue 5\n</VirtualHost>\n").as_bytes(),
     );
     let out = run(&["-S", "-f", &conf]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let want = format!(
-        "VirtualHost configuration:\n127.0.0.1:8080         is a NameVirtualHost\n         default server a.test ({conf}:5)\n         port 8080 namevhost a.test ({conf}:5)\n                 wild alias *.a.test\n         port 8080 namevhost b.test ({conf}:10)\n"
+        "VirtualHost configuration:\n127.0.0.1:8080         is a NameVirtualHost\n         default server a.test ({conf}:6)\n         port 8080 namevhost a.test ({conf}:6)\n                 wild alias *.a.test\n         port 8080 namevhost b.test ({conf}:11)\n"
     );
     assert!(stdout.starts_with(&want), "{stdout}");
     assert!(
         stdout.contains(&format!(
-            "         a.test ({conf}:5) uid=20001 gid=21001 from AssignUserID at {conf}:8\n"
+            "         a.test ({conf}:6) uid=20001 gid=21001 from AssignUserID at {conf}:9\n"
         )),
         "{stdout}"
     );
     assert!(
         stdout.contains(&format!(
-            "         b.test ({conf}:10) uid=20000 gid=21000 from User/Group, NiceValue 5\n"
+            "         b.test ({conf}:11) uid=20000 gid=21000 from User/Group, NiceValue 5\n"
         )),
         "{stdout}"
     );
     assert!(
-        stdout.contains("Define: DUMP_VHOSTS\nDefine: DUMP_RUN_CFG\n"),
+        stdout.contains("Define: DUMP_VHOSTS\nDefine: DUMP_RUN_CFG\nDefine: SITE_ROOT=/srv\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn dash_s_lists_the_main_servers_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(dir.path(), "m.conf", BASE.as_bytes());
+    let out = run(&["-S", "-f", &conf]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("         t.test (main server) uid=20000 gid=21000 from User/Group\n"),
         "{stdout}"
     );
 }
