@@ -175,3 +175,19 @@ fn serving_is_refused_honestly() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_example_configuration_checks_clean() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap();
+    let out = Command::new(ITKD)
+        .args(["-t", "-f", "examples/itkd.conf"])
+        .current_dir(&root)
+        .env("PWD", &root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out).trim_end(), "Syntax OK", "no warnings either");
+}
