@@ -82,13 +82,16 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
 
 /// Expands every `${NAME}` in `line` with `lookup`; a name `lookup` does not know is kept
 /// verbatim (httpd AH00111 warns and keeps it) and reported in `undefined`.
+///
+/// The result is bounded by [`MAX_LINE_LEN`]: `Define A ${A}${A}` doubles per line, so a
+/// few hundred bytes of configuration could otherwise ask for any amount of memory.
 pub fn expand_vars(
     line: &str,
     lookup: impl Fn(&str) -> Option<String>,
     undefined: &mut Vec<String>,
-) -> String {
+) -> Result<String, LineError> {
     if !line.contains("${") {
-        return line.to_owned();
+        return Ok(line.to_owned());
     }
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
@@ -99,6 +102,9 @@ pub fn expand_vars(
             Some(close) => {
                 let name = &after[..close];
                 match lookup(name) {
+                    Some(value) if out.len() + value.len() > MAX_LINE_LEN => {
+                        return Err(LineError::TooLong)
+                    }
                     Some(value) => out.push_str(&value),
                     None => {
                         undefined.push(name.to_owned());
@@ -114,7 +120,7 @@ pub fn expand_vars(
         }
     }
     out.push_str(rest);
-    out
+    Ok(out)
 }
 
 /// A quote opened and never closed on its line.
@@ -265,7 +271,7 @@ mod tests {
         let lookup = |n: &str| (n == "A").then(|| "x y".to_owned());
         let mut undefined = Vec::new();
         assert_eq!(
-            expand_vars("p${A}q ${B} ${A", lookup, &mut undefined),
+            expand_vars("p${A}q ${B} ${A", lookup, &mut undefined).unwrap(),
             "px yq ${B} ${A"
         );
         assert_eq!(undefined, vec!["B".to_owned()]);

@@ -258,7 +258,10 @@ impl<'h> Parser<'h> {
                 continue;
             }
             let text = if active {
-                self.expand(&text, &span)
+                match self.expand(&text, &span) {
+                    Some(text) => text,
+                    None => continue,
+                }
             } else {
                 text
             };
@@ -428,7 +431,8 @@ impl<'h> Parser<'h> {
         holds != negate
     }
 
-    fn expand(&mut self, text: &str, span: &Span) -> String {
+    /// `None` when the expanded line would exceed the line limit (reported here).
+    fn expand(&mut self, text: &str, span: &Span) -> Option<String> {
         let mut undefined = Vec::new();
         let vars = &self.state.vars;
         let host = self.host;
@@ -444,7 +448,15 @@ impl<'h> Parser<'h> {
                 format!("config variable ${{{name}}} is not defined"),
             );
         }
-        expanded
+        if expanded.is_err() {
+            let max = lex::MAX_LINE_LEN;
+            self.error(
+                span,
+                None,
+                format!("line longer than {max} bytes after variable expansion"),
+            );
+        }
+        expanded.ok()
     }
 
     /// An ordinary directive line in an active block.

@@ -480,3 +480,20 @@ fn deeply_nested_sections_are_an_error_not_a_stack_overflow() {
     assert_eq!(m.len(), 130, "{:?}", &m[..3]);
     assert_eq!(m[0], "t.conf:129: b: sections nested deeper than 128");
 }
+
+#[test]
+fn doubling_defines_stop_at_the_line_limit_instead_of_eating_memory() {
+    let mut text = String::from("Define A xxxxxxxxxxxxxxxx\n");
+    for _ in 0..40 {
+        text.push_str("Define A ${A}${A}\n");
+    }
+    text.push_str("Listen ${A}\n");
+    let p = parse(&text);
+    let m = messages(&p);
+    assert!(
+        m.iter()
+            .any(|l| l.ends_with("line longer than 16777216 bytes after variable expansion")),
+        "{:?}",
+        &m[..m.len().min(3)]
+    );
+}
