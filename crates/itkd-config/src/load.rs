@@ -1572,7 +1572,12 @@ impl Loader<'_> {
                     .unwrap_or_default();
             }
         };
-        match std::fs::read(&path) {
+        // A regular file only: `TypesConfig /dev/zero` must not hang the master.
+        let read = match std::fs::metadata(&path) {
+            Ok(meta) if !meta.is_file() => Err(std::io::Error::other("not a regular file")),
+            _ => std::fs::read(&path),
+        };
+        match read {
             Ok(bytes) => MimeTypes::parse(&String::from_utf8_lossy(&bytes)),
             Err(e) => {
                 self.diags.push(Diagnostic::error(

@@ -112,6 +112,7 @@ fn every_error_kind_has_file_line_and_httpds_wording() {
         ("AssignUserIDExpr %{REMOTE_ADDR}", "t.conf:5: AssignUserIDExpr: Cannot parse expression '%{REMOTE_ADDR}': unsupported variable %{REMOTE_ADDR} in expression (itkd supports HTTP_HOST, SERVER_NAME, REQUEST_URI, reqenv:NAME, ENV:NAME)"),
         ("<Directory /x>\n<Directory /y>\n</Directory>\n</Directory>", "t.conf:6: Directory: not allowed in <Directory> context"),
         ("TypesConfig /nonexistent/mime.types", "t.conf:5: TypesConfig: could not open mime types config file /nonexistent/mime.types: No such file or directory (os error 2)"),
+        ("TypesConfig /dev/zero", "t.conf:5: TypesConfig: could not open mime types config file /dev/zero: not a regular file"),
         ("DocumentRoot /nonexistent-itkd", "t.conf:5: DocumentRoot: DocumentRoot '/nonexistent-itkd' is not a directory, or is not readable"),
         ("RequestReadTimeout header=20-10", "t.conf:5: RequestReadTimeout: RequestReadTimeout: maximum timeout below the timeout in 'header=20-10'"),
     ];
