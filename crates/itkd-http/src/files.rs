@@ -1,0 +1,703 @@
+//! The default handler: static files, run after the credential switch, so every open and
+//! stat is the tenant's own (a file the tenant cannot read is a 403, as in mpm-itk).
+//!
+//! GET and HEAD with httpd's validators (`Last-Modified`, `ETag` "size-mtime", weak within
+//! a second of the change), conditional requests (RFC 9110 §13.2.2 order), ranges (one →
+//! 206, several → multipart/byteranges, none satisfiable → 416 with `Content-Range:
+//! bytes */LEN`), `DirectoryIndex`, the trailing-slash redirect, symlink options.
+
+use std::fs::{File, Metadata};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use itkd_config::dirconf::{DirConfig, OptionSet};
+use itkd_config::mime::MimeTypes;
+
+use crate::mapping::Mapped;
+
+/// A response body the worker writes out.
+#[derive(Debug)]
+pub enum Body {
+    Empty,
+    Bytes(Bytes),
+    /// `len` bytes of `file` from `offset`.
+    File {
+        file: File,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// What the handler decided.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A response ready to send (headers without `Date`/`Server`, which the worker adds).
+    Response {
+        status: u16,
+        headers: HeaderMap,
+        body: Body,
+    },
+    /// An error the caller renders (httpd's page or an `ErrorDocument`), with the
+    /// error-log line httpd would write, if any.
+    Error {
+        status: u16,
+        log: Option<String>,
+        headers: HeaderMap,
+    },
+}
+
+impl Outcome {
+    fn error(status: u16, log: Option<String>) -> Outcome {
+        Outcome::Error {
+            status,
+            log,
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// The parts of the request the handler reads.
+#[derive(Debug, Clone, Copy)]
+pub struct FileRequest<'a> {
+    pub method: &'a str,
+    pub headers: &'a HeaderMap,
+    pub query: Option<&'a str>,
+    /// `http` or `https`, for the trailing-slash redirect.
+    pub scheme: &'a str,
+    /// The Host header as sent (httpd builds the redirect from it, UseCanonicalName Off).
+    pub host: &'a str,
+    pub now: SystemTime,
+}
+
+/// httpd's `MaxRanges` default.
+const MAX_RANGES: usize = 200;
+/// mod_dir's default `DirectoryIndex`.
+const DEFAULT_INDEX: &str = "index.html";
+
+pub fn serve(
+    mapped: &Mapped,
+    dir: &DirConfig,
+    types: &MimeTypes,
+    req: &FileRequest<'_>,
+) -> Outcome {
+    match req.method {
+        "GET" | "HEAD" => {}
+        "OPTIONS" => {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET,POST,OPTIONS,HEAD"),
+            );
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+            return Outcome::Response {
+                status: 200,
+                headers,
+                body: Body::Empty,
+            };
+        }
+        _ => {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET,POST,OPTIONS,HEAD"),
+            );
+            return Outcome::Error {
+                status: 405,
+                log: None,
+                headers,
+            };
+        }
+    }
+    let options = dir.effective_options();
+    if let Some(refusal) = check_symlinks(&mapped.root, &mapped.path, options) {
+        return refusal;
+    }
+    let meta = match std::fs::metadata(&mapped.path) {
+        Ok(meta) => meta,
+        Err(e) => return stat_error(&mapped.path, &e),
+    };
+    if meta.is_dir() {
+        return directory(mapped, dir, types, req, options);
+    }
+    file(&mapped.path, &meta, dir, types, req)
+}
+
+fn stat_error(path: &Path, e: &std::io::Error) -> Outcome {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => Outcome::error(
+            403,
+            Some(format!(
+                "(13)Permission denied: AH00132: file permissions deny server access: {}",
+                path.display()
+            )),
+        ),
+        _ => Outcome::error(
+            404,
+            Some(format!("AH00128: File does not exist: {}", path.display())),
+        ),
+    }
+}
+
+/// Every path component below `root` that is a symlink must be allowed by Options.
+/// `Some(refusal)` when a symlink is not allowed.
+fn check_symlinks(root: &Path, path: &Path, options: OptionSet) -> Option<Outcome> {
+    if options.contains(OptionSet::SYM_LINKS) {
+        return None;
+    }
+    let Ok(rest) = path.strip_prefix(root) else {
+        return None;
+    };
+    let mut at = root.to_path_buf();
+    for part in rest.components() {
+        at.push(part);
+        let Ok(link) = std::fs::symlink_metadata(&at) else {
+            return None;
+        };
+        if !link.file_type().is_symlink() {
+            continue;
+        }
+        let owner_match = options.contains(OptionSet::SYM_OWNER)
+            && std::fs::metadata(&at).is_ok_and(|target| target.uid() == link.uid());
+        if !owner_match {
+            return Some(Outcome::error(
+                403,
+                Some(format!(
+                    "AH00037: Symbolic link not allowed or link target not accessible: {}",
+                    at.display()
+                )),
+            ));
+        }
+    }
+    None
+}
+
+fn directory(
+    mapped: &Mapped,
+    dir: &DirConfig,
+    types: &MimeTypes,
+    req: &FileRequest<'_>,
+    options: OptionSet,
+) -> Outcome {
+    if !mapped.uri_path.ends_with('/') {
+        // mod_dir: a directory without its trailing slash → 301 to the slashed URL.
+        let mut location = format!("{}://{}{}/", req.scheme, req.host, mapped.uri_path);
+        if let Some(q) = req.query {
+            location.push('?');
+            location.push_str(q);
+        }
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            headers.insert(header::LOCATION, v);
+        }
+        return Outcome::Error {
+            status: 301,
+            log: None,
+            headers,
+        };
+    }
+    let names: Vec<&str> = match &dir.directory_index {
+        Some(list) => list.iter().map(String::as_str).collect(),
+        None => vec![DEFAULT_INDEX],
+    };
+    for name in &names {
+        let candidate = mapped.path.join(name);
+        if let Ok(meta) = std::fs::metadata(&candidate) {
+            if meta.is_file() {
+                if let Some(refusal) = check_symlinks(&mapped.root, &candidate, options) {
+                    return refusal;
+                }
+                return file(&candidate, &meta, dir, types, req);
+            }
+        }
+    }
+    if options.contains(OptionSet::INDEXES) {
+        return listing(&mapped.path, &mapped.uri_path, req);
+    }
+    Outcome::error(
+        403,
+        Some(format!(
+            "AH01276: Cannot serve directory {}/: No matching DirectoryIndex ({}) found, and server-generated directory index forbidden by Options directive",
+            mapped.path.display().to_string().trim_end_matches('/'),
+            names.join(",")
+        )),
+    )
+}
+
+/// A plain listing (`Options Indexes`): names only, directories with a trailing slash.
+fn listing(path: &Path, uri_path: &str, req: &FileRequest<'_>) -> Outcome {
+    let entries = match std::fs::read_dir(path) {
+        Ok(rd) => rd,
+        Err(e) => return stat_error(path, &e),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                return None;
+            }
+            let slash = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                "/"
+            } else {
+                ""
+            };
+            Some(format!("{name}{slash}"))
+        })
+        .collect();
+    names.sort();
+    let title = html_escape(uri_path);
+    let mut html = format!(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html>\n <head>\n  <title>Index of {title}</title>\n </head>\n <body>\n<h1>Index of {title}</h1>\n<ul>"
+    );
+    if uri_path != "/" {
+        html.push_str("<li><a href=\"../\"> Parent Directory</a></li>\n");
+    }
+    for name in names {
+        let href: String = percent_encoding::utf8_percent_encode(&name, HREF).to_string();
+        html.push_str(&format!(
+            "<li><a href=\"{href}\"> {}</a></li>\n",
+            html_escape(&name)
+        ));
+    }
+    html.push_str("</ul>\n</body></html>\n");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html;charset=UTF-8"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(html.len()));
+    let body = if req.method == "HEAD" {
+        Body::Empty
+    } else {
+        Body::Bytes(Bytes::from(html))
+    };
+    Outcome::Response {
+        status: 200,
+        headers,
+        body,
+    }
+}
+
+const HREF: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\'');
+
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The media type for a file name: `ForceType`, else the last extension `AddType` or
+/// TypesConfig knows (mod_mime looks at every extension; the later one wins).
+pub fn content_type(name: &str, dir: &DirConfig, types: &MimeTypes) -> Option<String> {
+    if let Some(forced) = &dir.force_type {
+        return forced.clone();
+    }
+    let mut found = None;
+    for ext in name.split('.').skip(1) {
+        let ext = ext.to_ascii_lowercase();
+        let added = dir
+            .types
+            .iter()
+            .rev()
+            .find(|(e, _)| *e == ext)
+            .map(|(_, t)| t.clone());
+        let removed = dir.removed_types.contains(&ext);
+        if let Some(t) = added.or_else(|| {
+            (!removed)
+                .then(|| types.lookup(&ext).map(str::to_owned))
+                .flatten()
+        }) {
+            found = Some(t);
+        }
+    }
+    let charset = dir.default_charset.clone().flatten();
+    match (found, charset) {
+        (Some(t), Some(cs))
+            if (t == "text/plain" || t == "text/html") && !t.contains("charset") =>
+        {
+            Some(format!("{t}; charset={cs}"))
+        }
+        (t, _) => t,
+    }
+}
+
+fn file(
+    path: &Path,
+    meta: &Metadata,
+    dir: &DirConfig,
+    types: &MimeTypes,
+    req: &FileRequest<'_>,
+) -> Outcome {
+    let mut handle = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return stat_error(path, &e),
+    };
+    let len = meta.len();
+    let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    // httpd never claims a modification time in the future.
+    let last_modified = mtime.min(req.now);
+    let etag = etag(meta, mtime, req.now);
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)) {
+        headers.insert(header::LAST_MODIFIED, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, v);
+    }
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+
+    if let Some(status) = preconditions(req, &etag, last_modified) {
+        if status == 304 {
+            return Outcome::Response {
+                status,
+                headers,
+                body: Body::Empty,
+            };
+        }
+        return Outcome::Error {
+            status,
+            log: None,
+            headers: HeaderMap::new(),
+        };
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let media_type = content_type(&name, dir, types);
+    let head = req.method == "HEAD";
+
+    let ranges = if req.method == "GET" && if_range_holds(req, &etag, last_modified) {
+        req.headers
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(|r| parse_ranges(r, len))
+    } else {
+        None
+    };
+    match ranges {
+        Some(Ranges::Unsatisfiable) => {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                headers.insert(header::CONTENT_RANGE, v);
+            }
+            Outcome::Error {
+                status: 416,
+                log: None,
+                headers,
+            }
+        }
+        Some(Ranges::Satisfiable(list)) if list.len() == 1 => {
+            let (start, end) = list[0];
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                headers.insert(header::CONTENT_RANGE, v);
+            }
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
+            set_type(&mut headers, media_type.as_deref());
+            let body = Body::File {
+                file: handle,
+                offset: start,
+                len: end - start + 1,
+            };
+            Outcome::Response {
+                status: 206,
+                headers,
+                body,
+            }
+        }
+        Some(Ranges::Satisfiable(list)) => {
+            let boundary = format!("{:x}{:x}", std::process::id(), now_nanos(req.now));
+            let mut out = Vec::new();
+            for (start, end) in list {
+                out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+                if let Some(t) = &media_type {
+                    out.extend_from_slice(format!("Content-type: {t}\r\n").as_bytes());
+                }
+                out.extend_from_slice(
+                    format!("Content-range: bytes {start}-{end}/{len}\r\n\r\n").as_bytes(),
+                );
+                let mut chunk = vec![0; usize::try_from(end - start + 1).unwrap_or(0)];
+                if handle
+                    .seek(SeekFrom::Start(start))
+                    .and_then(|_| handle.read_exact(&mut chunk))
+                    .is_err()
+                {
+                    return Outcome::error(500, Some(format!("reading {} failed", path.display())));
+                }
+                out.extend_from_slice(&chunk);
+            }
+            out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
+            {
+                headers.insert(header::CONTENT_TYPE, v);
+            }
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+            Outcome::Response {
+                status: 206,
+                headers,
+                body: Body::Bytes(Bytes::from(out)),
+            }
+        }
+        None => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            set_type(&mut headers, media_type.as_deref());
+            let body = if head {
+                Body::Empty
+            } else {
+                Body::File {
+                    file: handle,
+                    offset: 0,
+                    len,
+                }
+            };
+            Outcome::Response {
+                status: 200,
+                headers,
+                body,
+            }
+        }
+    }
+}
+
+fn set_type(headers: &mut HeaderMap, media_type: Option<&str>) {
+    if let Some(v) = media_type.and_then(|t| HeaderValue::from_str(t).ok()) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+}
+
+fn now_nanos(now: SystemTime) -> u128 {
+    now.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// httpd's default `FileETag MTime Size`: `"size-mtime"` in hex, mtime in microseconds;
+/// weak when the file changed within the last second (it may change again unseen).
+fn etag(meta: &Metadata, mtime: SystemTime, now: SystemTime) -> String {
+    let micros = mtime
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let weak = now
+        .duration_since(mtime)
+        .map_or(true, |age| age < Duration::from_secs(1));
+    format!(
+        "{}\"{:x}-{:x}\"",
+        if weak { "W/" } else { "" },
+        meta.len(),
+        micros
+    )
+}
+
+/// RFC 9110 §13.2.2: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since.
+fn preconditions(req: &FileRequest<'_>, etag: &str, last_modified: SystemTime) -> Option<u16> {
+    let get = |name: header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let date = |text: &str| httpdate::parse_http_date(text).ok();
+    let whole_seconds = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    if let Some(list) = get(header::IF_MATCH) {
+        if !etag_list_matches(list, etag, true) {
+            return Some(412);
+        }
+    } else if let Some(since) = get(header::IF_UNMODIFIED_SINCE).and_then(date) {
+        if whole_seconds(last_modified) > whole_seconds(since) {
+            return Some(412);
+        }
+    }
+    if let Some(list) = get(header::IF_NONE_MATCH) {
+        if etag_list_matches(list, etag, false) {
+            return Some(if matches!(req.method, "GET" | "HEAD") {
+                304
+            } else {
+                412
+            });
+        }
+    } else if let Some(since) = get(header::IF_MODIFIED_SINCE).and_then(date) {
+        if matches!(req.method, "GET" | "HEAD")
+            && whole_seconds(last_modified) <= whole_seconds(since)
+        {
+            return Some(304);
+        }
+    }
+    None
+}
+
+fn etag_list_matches(list: &str, etag: &str, strong: bool) -> bool {
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    list.split(',').any(|candidate| {
+        let candidate = candidate.trim();
+        if candidate == "*" {
+            return true;
+        }
+        if strong && (candidate.starts_with("W/") || etag.starts_with("W/")) {
+            return false;
+        }
+        opaque(candidate) == opaque(etag)
+    })
+}
+
+/// If-Range: ranges apply only when the validator still matches.
+fn if_range_holds(req: &FileRequest<'_>, etag: &str, last_modified: SystemTime) -> bool {
+    let Some(value) = req
+        .headers
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return true;
+    };
+    if value.starts_with('"') || value.starts_with("W/") {
+        return !etag.starts_with("W/") && value == etag;
+    }
+    httpdate::parse_http_date(value).is_ok_and(|d| {
+        let secs = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        };
+        secs(d) == secs(last_modified)
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ranges {
+    /// Inclusive byte ranges, in request order.
+    Satisfiable(Vec<(u64, u64)>),
+    Unsatisfiable,
+}
+
+/// `bytes=0-9,20-,-5`. A header that is not a valid byte range set, or has more than
+/// MaxRanges ranges, is ignored (the whole file), as RFC 9110 §14.2 allows.
+fn parse_ranges(text: &str, len: u64) -> Ranges {
+    let Some(set) = text.trim().strip_prefix("bytes=") else {
+        return Ranges::Satisfiable(vec![(0, len.saturating_sub(1))]);
+    };
+    let mut out = Vec::new();
+    let mut any = false;
+    for spec in set.split(',') {
+        let spec = spec.trim();
+        let Some((first, last)) = spec.split_once('-') else {
+            return full(len);
+        };
+        let number = |s: &str| s.trim().parse::<u64>().ok();
+        let range = match (first.trim().is_empty(), last.trim().is_empty()) {
+            (true, false) => match number(last) {
+                Some(0) => None,
+                Some(n) => Some((len.saturating_sub(n), len.saturating_sub(1))),
+                None => return full(len),
+            },
+            (false, _) => {
+                let Some(start) = number(first) else {
+                    return full(len);
+                };
+                let end = if last.trim().is_empty() {
+                    len.saturating_sub(1)
+                } else {
+                    match number(last) {
+                        Some(e) if e >= start => e.min(len.saturating_sub(1)),
+                        _ => return full(len),
+                    }
+                };
+                (start < len).then_some((start, end))
+            }
+            (true, true) => return full(len),
+        };
+        any = true;
+        if let Some(r) = range {
+            out.push(r);
+        }
+    }
+    if !any || out.len() > MAX_RANGES {
+        return full(len);
+    }
+    if out.is_empty() || len == 0 {
+        return Ranges::Unsatisfiable;
+    }
+    Ranges::Satisfiable(out)
+}
+
+/// A malformed Range header is ignored: the whole file.
+fn full(len: u64) -> Ranges {
+    Ranges::Satisfiable(vec![(0, len.saturating_sub(1))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let table: &[(&str, Ranges)] = &[
+            ("bytes=0-9", Ranges::Satisfiable(vec![(0, 9)])),
+            ("bytes=-5", Ranges::Satisfiable(vec![(3795, 3799)])),
+            ("bytes=3790-", Ranges::Satisfiable(vec![(3790, 3799)])),
+            ("bytes=0-1,5-6", Ranges::Satisfiable(vec![(0, 1), (5, 6)])),
+            ("bytes=0-99999", Ranges::Satisfiable(vec![(0, 3799)])),
+            ("bytes=999999-", Ranges::Unsatisfiable),
+            ("bytes=-0", Ranges::Unsatisfiable),
+            ("bytes=5-1", Ranges::Satisfiable(vec![(0, 3799)])),
+            ("items=0-1", Ranges::Satisfiable(vec![(0, 3799)])),
+            ("bytes=a-b", Ranges::Satisfiable(vec![(0, 3799)])),
+        ];
+        for (text, want) in table {
+            assert_eq!(&parse_ranges(text, 3800), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn etag_comparison() {
+        assert!(etag_list_matches("\"a-b\", \"c-d\"", "\"c-d\"", true));
+        assert!(etag_list_matches("W/\"c-d\"", "\"c-d\"", false));
+        assert!(!etag_list_matches("W/\"c-d\"", "\"c-d\"", true));
+        assert!(etag_list_matches("*", "\"x\"", true));
+    }
+
+    #[test]
+    fn types_and_charset() {
+        let types = MimeTypes::parse("text/html html\ntext/plain txt\nimage/png png\n");
+        let mut dir = DirConfig::default();
+        assert_eq!(
+            content_type("a.html", &dir, &types).as_deref(),
+            Some("text/html")
+        );
+        assert_eq!(
+            content_type("a.tar.png", &dir, &types).as_deref(),
+            Some("image/png")
+        );
+        assert_eq!(content_type("README", &dir, &types), None);
+        dir.types.push(("conf".into(), "text/plain".into()));
+        dir.default_charset = Some(Some("UTF-8".into()));
+        assert_eq!(
+            content_type("x.conf", &dir, &types).as_deref(),
+            Some("text/plain; charset=UTF-8")
+        );
+        assert_eq!(
+            content_type("x.png", &dir, &types).as_deref(),
+            Some("image/png")
+        );
+        dir.force_type = Some(Some("application/x-forced".into()));
+        assert_eq!(
+            content_type("x.png", &dir, &types).as_deref(),
+            Some("application/x-forced")
+        );
+    }
+}

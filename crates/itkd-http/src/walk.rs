@@ -1,0 +1,148 @@
+//! The per-directory configuration of one request, merged in httpd's order: the server's
+//! own settings, `<Directory>` sections from the shortest path to the longest (config
+//! order among equals), then `<DirectoryMatch>`/`<Directory ~>`, then `<Files>` sections
+//! (those at server level and those inside the matching directories), then `<Location>`
+//! sections in config order. `.htaccess` files join the directory part later, after the
+//! credential switch.
+//!
+//! Pure: it compares paths as text and touches no file (it runs before the switch).
+
+use std::path::Path;
+
+use itkd_config::dirconf::{DirConfig, Section, SectionKind, SectionPattern};
+use itkd_config::model::Server;
+use itkd_config::vhost::wildcard_match;
+
+/// The merged configuration for `file` (a mapped path, `None` when the request maps to no
+/// file) and the decoded URI path.
+pub fn dir_config(server: &Server, file: Option<&Path>, uri_path: &str) -> DirConfig {
+    let mut merged = server.dir.clone();
+    let mut files_sections: Vec<&Section> = Vec::new();
+    if let Some(file) = file {
+        let dir = file.to_string_lossy();
+        let mut plain: Vec<(usize, &Section)> = server
+            .sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Directory)
+            .filter_map(|s| match &s.pattern {
+                SectionPattern::Path(p) if directory_matches(p, &dir) => Some((components(p), s)),
+                _ => None,
+            })
+            .collect();
+        // Stable: equal depths keep configuration order.
+        plain.sort_by_key(|(depth, _)| *depth);
+        for (_, s) in &plain {
+            merged = merged.merge(&s.config);
+            files_sections.extend(&s.files);
+        }
+        for s in server
+            .sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Directory)
+        {
+            if let SectionPattern::Regex(re) = &s.pattern {
+                let parent = file
+                    .parent()
+                    .map_or_else(|| "/".into(), Path::to_string_lossy);
+                if re.is_match(&parent) || re.is_match(&dir) {
+                    merged = merged.merge(&s.config);
+                    files_sections.extend(&s.files);
+                }
+            }
+        }
+        let base = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let top_files = server
+            .sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Files);
+        for s in top_files.chain(files_sections) {
+            let hit = match &s.pattern {
+                SectionPattern::Path(p) => {
+                    wildcard_match(p, &base) && (p.contains(['*', '?']) || *p == base)
+                }
+                SectionPattern::Regex(re) => re.is_match(&base),
+            };
+            if hit {
+                merged = merged.merge(&s.config);
+            }
+        }
+    }
+    for s in server
+        .sections
+        .iter()
+        .filter(|s| s.kind == SectionKind::Location)
+    {
+        let hit = match &s.pattern {
+            SectionPattern::Path(p) => location_matches(p, uri_path),
+            SectionPattern::Regex(re) => re.is_match(uri_path),
+        };
+        if hit {
+            merged = merged.merge(&s.config);
+        }
+    }
+    merged
+}
+
+fn components(path: &str) -> usize {
+    path.split('/').filter(|c| !c.is_empty()).count()
+}
+
+/// `<Directory /a/b>` applies to `/a/b` and everything below it; wildcards match one
+/// component each (`/home/*/public_html`).
+fn directory_matches(pattern: &str, path: &str) -> bool {
+    let mut have = path.split('/').filter(|c| !c.is_empty());
+    for want in pattern.split('/').filter(|c| !c.is_empty()) {
+        match have.next() {
+            Some(c)
+                if want.contains(['*', '?']) && wildcard_match(want, c) && !c.starts_with('.') => {}
+            Some(c) if c == want => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `<Location /a>` applies to `/a`, `/a/`, `/a/x`, not `/ab` (httpd 2.4 segment rule);
+/// `<Location /a/>` to `/a/` and below.
+fn location_matches(pattern: &str, uri: &str) -> bool {
+    if pattern.contains(['*', '?']) {
+        return wildcard_match(pattern, uri) || wildcard_match(&format!("{pattern}/*"), uri);
+    }
+    match uri.strip_prefix(pattern) {
+        Some(rest) => pattern.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_prefixes_are_whole_components() {
+        assert!(directory_matches("/var/www", "/var/www/a/index.html"));
+        assert!(directory_matches("/", "/etc/passwd"));
+        assert!(!directory_matches("/var/www", "/var/wwwx/a"));
+        assert!(directory_matches(
+            "/home/*/public_html",
+            "/home/alice/public_html/x"
+        ));
+        assert!(!directory_matches(
+            "/home/*/public_html",
+            "/home/alice/private/x"
+        ));
+    }
+
+    #[test]
+    fn locations_match_on_segment_boundaries() {
+        assert!(location_matches("/private", "/private"));
+        assert!(location_matches("/private", "/private/x"));
+        assert!(!location_matches("/private", "/privatex"));
+        assert!(location_matches("/private/", "/private/x"));
+        assert!(!location_matches("/private/", "/private"));
+        assert!(location_matches("/", "/anything"));
+    }
+}
