@@ -16,7 +16,10 @@ pub struct Nice(i8);
 impl Nice {
     /// `None` outside -20..=19 (the configuration clamps before it gets here).
     pub fn new(n: i32) -> Option<Nice> {
-        i8::try_from(n).ok().filter(|n| (-20..=19).contains(n)).map(Nice)
+        i8::try_from(n)
+            .ok()
+            .filter(|n| (-20..=19).contains(n))
+            .map(Nice)
     }
 
     pub fn get(self) -> i32 {
