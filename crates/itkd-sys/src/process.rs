@@ -53,6 +53,19 @@ pub unsafe fn fork() -> Result<Fork, Errno> {
     }
 }
 
+/// [`fork`] for callers that cannot prove single-threadedness in the type system: it
+/// checks at run time that this process has exactly one thread (from /proc) and refuses
+/// with `EDEADLK` otherwise (or `ENOSYS` when /proc cannot tell).
+pub fn fork_single_threaded() -> Result<Fork, Errno> {
+    match thread_count() {
+        // SAFETY: exactly one thread, and it is the caller: no other thread can start
+        // between this check and the fork, so `fork`'s contract holds.
+        1 => unsafe { fork() },
+        0 => Err(Errno::ENOSYS),
+        _ => Err(Errno::EDEADLK),
+    }
+}
+
 /// How many threads this process has, as `/proc/self/status` (`Threads:`) says; 0 when
 /// that cannot be read (no /proc).
 pub fn thread_count() -> usize {

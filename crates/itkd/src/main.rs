@@ -4,7 +4,12 @@
 #![forbid(unsafe_code)]
 
 mod dump;
+mod logs;
+mod master;
+mod pages;
+mod pool;
 mod system;
+mod worker;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,6 +55,10 @@ struct Cli {
     #[arg(short = 'L')]
     list_directives: bool,
 
+    /// Signal the running server (via PidFile): start, stop, restart, graceful, graceful-stop.
+    #[arg(short = 'k', value_name = "COMMAND")]
+    command: Option<String>,
+
     /// Show the version.
     #[arg(short = 'v')]
     version: bool,
@@ -83,10 +92,7 @@ fn main() -> ExitCode {
         }
     }
     if !cli.test && !cli.show {
-        eprintln!(
-            "itkd: serving is not built yet; this version checks configurations only. Use -t (check) or -S (show virtual hosts)."
-        );
-        return ExitCode::from(2);
+        return serve(&cli, &options);
     }
     let loaded = load(&options, &system::RealSystem);
     report(&loaded);
@@ -146,5 +152,41 @@ fn report(loaded: &Loaded) {
             "itkd: {errors} error{} in the configuration",
             if errors == 1 { "" } else { "s" }
         );
+    }
+}
+
+/// Starts the server (`-k start` or no -k), or signals the running one.
+fn serve(cli: &Cli, options: &LoadOptions) -> ExitCode {
+    use nix::sys::signal::Signal;
+    let signal = match cli.command.as_deref() {
+        None | Some("start") => None,
+        Some("stop") => Some(Signal::SIGTERM),
+        Some("restart") => Some(Signal::SIGHUP),
+        Some("graceful") => Some(Signal::SIGUSR1),
+        Some("graceful-stop") => Some(Signal::SIGWINCH),
+        Some(other) => {
+            eprintln!("itkd: -k {other}: use start, stop, restart, graceful or graceful-stop");
+            return ExitCode::from(2);
+        }
+    };
+    match signal {
+        None => {
+            let foreground = options.defines.iter().any(|d| d == "FOREGROUND");
+            master::run(options, foreground)
+        }
+        Some(signal) => {
+            let loaded = load(options, &system::RealSystem);
+            report(&loaded);
+            let Some(config) = loaded.config else {
+                return ExitCode::FAILURE;
+            };
+            match master::signal_running(&config.pid_file, signal) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("itkd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }

@@ -166,11 +166,22 @@ fn dash_s_lists_the_main_servers_identity() {
 }
 
 #[test]
-fn serving_is_refused_honestly() {
-    let out = run(&["-f", "/nonexistent.conf"]);
+fn starting_with_a_broken_configuration_fails_before_serving() {
+    let out = run(&["-f", "/nonexistent.conf", "-D", "FOREGROUND"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/nonexistent.conf: Could not open configuration file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unknown_k_commands_are_refused() {
+    let out = run(&["-k", "frob", "-f", "/nonexistent.conf"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("serving is not built yet"),
+        stderr(&out).contains("-k frob: use start, stop, restart, graceful or graceful-stop"),
         "{}",
         stderr(&out)
     );

@@ -1,0 +1,292 @@
+//! The master: root, never reads a client byte. It loads the configuration, opens the
+//! listeners and log files, creates the scoreboard, and keeps the pool of accepting
+//! children between MinSpareServers and MaxSpareServers (at most MaxRequestWorkers).
+//! Signals as httpd: TERM stops, USR1 is a graceful restart (new connections get the new
+//! configuration, in-flight ones finish), HUP a restart, WINCH a graceful stop.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use itkd_config::{load, LoadOptions, ServerConfig};
+use itkd_sys::process::{self, Fork};
+use itkd_sys::scoreboard::{Scoreboard, SlotState};
+use itkd_sys::signals;
+use nix::errno::Errno;
+use nix::poll::{poll, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::logs::{self, Logs};
+use crate::worker::Shared;
+
+/// How long a stop waits for children before it kills them.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// httpd's cap on children spawned per maintenance cycle.
+const MAX_SPAWN_RATE: usize = 32;
+
+struct Generation {
+    shared: Shared,
+    listeners: Vec<TcpListener>,
+}
+
+pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
+    let Some(config) = load_config(options) else {
+        return ExitCode::FAILURE;
+    };
+    let mut generation = match start_generation(config, None) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("itkd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !foreground {
+        match process::fork_single_threaded() {
+            Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
+            Ok(Fork::Child) => {
+                let _ = nix::unistd::setsid();
+            }
+            Err(e) => {
+                eprintln!("itkd: could not detach: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let pid_file = generation.shared.config.pid_file.clone();
+    if let Err(e) = std::fs::write(&pid_file, format!("{}\n", std::process::id())) {
+        eprintln!("itkd: could not write PidFile {}: {e}", pid_file.display());
+        return ExitCode::FAILURE;
+    }
+    let slots = usize::try_from(generation.shared.config.pool.server_limit)
+        .unwrap_or(256)
+        .max(1)
+        * 2;
+    let board = match Scoreboard::new(slots) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("itkd: scoreboard: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let watched = [
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGHUP,
+        Signal::SIGWINCH,
+        Signal::SIGCHLD,
+    ];
+    if signals::install(&watched).is_err() || signals::ignore(Signal::SIGPIPE).is_err() {
+        return ExitCode::FAILURE;
+    }
+    let _ = process::set_child_subreaper(true);
+    notice(&generation, "itkd configured -- resuming normal operations");
+
+    let mut children: Vec<Pid> = Vec::new();
+    let start = usize::try_from(generation.shared.config.pool.start_servers).unwrap_or(1);
+    spawn(&mut generation, &board, &mut children, start);
+    loop {
+        match poll(&mut [], PollTimeout::from(1000u16)) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+        reap(&board, &mut children);
+        if signals::take(Signal::SIGTERM) {
+            notice(&generation, "caught SIGTERM, shutting down");
+            stop(&board, &mut children, Signal::SIGTERM);
+            break;
+        }
+        if signals::take(Signal::SIGWINCH) {
+            notice(&generation, "caught WINCH, shutting down gracefully");
+            stop(&board, &mut children, Signal::SIGUSR1);
+            break;
+        }
+        let graceful = signals::take(Signal::SIGUSR1);
+        let restart = signals::take(Signal::SIGHUP);
+        if graceful || restart {
+            match reload(options, &generation) {
+                Ok(next) => {
+                    notice(
+                        &generation,
+                        if graceful {
+                            "Graceful restart requested, doing restart"
+                        } else {
+                            "SIGHUP received.  Attempting to restart"
+                        },
+                    );
+                    let signal = if graceful {
+                        Signal::SIGUSR1
+                    } else {
+                        Signal::SIGTERM
+                    };
+                    for &child in &children {
+                        let _ = kill(child, signal);
+                    }
+                    board.next_generation();
+                    generation = next;
+                    notice(&generation, "itkd configured -- resuming normal operations");
+                }
+                Err(e) => notice(
+                    &generation,
+                    &format!("restart failed, keeping the running configuration: {e}"),
+                ),
+            }
+        }
+        maintain(&mut generation, &board, &mut children);
+    }
+    let _ = std::fs::remove_file(&pid_file);
+    ExitCode::SUCCESS
+}
+
+fn load_config(options: &LoadOptions) -> Option<ServerConfig> {
+    let loaded = load(options, &crate::system::RealSystem);
+    for d in &loaded.diagnostics {
+        eprintln!("{d}");
+    }
+    loaded.config
+}
+
+fn reload(options: &LoadOptions, current: &Generation) -> Result<Generation, String> {
+    let loaded = load(options, &crate::system::RealSystem);
+    let errors: Vec<String> = loaded.errors().map(ToString::to_string).collect();
+    match loaded.config {
+        Some(config) => start_generation(config, Some(current)),
+        None => Err(errors.join("; ")),
+    }
+}
+
+/// Listeners and logs for a configuration; listeners of the running generation on the
+/// same address are reused (so a graceful restart never refuses a connection).
+fn start_generation(
+    config: ServerConfig,
+    current: Option<&Generation>,
+) -> Result<Generation, String> {
+    if config.listen.is_empty() {
+        return Err(
+            "no listening sockets available, shutting down (no Listen directive)".to_owned(),
+        );
+    }
+    let mut listeners = Vec::new();
+    for l in &config.listen {
+        let addr = SocketAddr::new(
+            l.addr.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
+            l.port,
+        );
+        let reused = current
+            .and_then(|g| {
+                g.listeners
+                    .iter()
+                    .find(|old| old.local_addr().is_ok_and(|a| a == addr))
+            })
+            .and_then(|old| old.try_clone().ok());
+        let listener = match reused {
+            Some(l) => l,
+            None => TcpListener::bind(addr)
+                .map_err(|e| format!("could not bind to address {addr}: {e}"))?,
+        };
+        listeners.push(listener);
+    }
+    let logs = Logs::open(&config)?;
+    Ok(Generation {
+        shared: Shared { config, logs },
+        listeners,
+    })
+}
+
+fn notice(generation: &Generation, message: &str) {
+    if let Some(file) = generation.shared.logs.main_error() {
+        logs::write_error(file, "mpm_itk", "notice", None, message);
+    }
+}
+
+fn spawn(generation: &mut Generation, board: &Scoreboard, children: &mut Vec<Pid>, count: usize) {
+    for _ in 0..count {
+        match process::fork_single_threaded() {
+            Ok(Fork::Child) => {
+                let listeners = std::mem::take(&mut generation.listeners);
+                let _ = signals::reset_to_default(&[Signal::SIGHUP, Signal::SIGCHLD]);
+                let code = crate::pool::run(&mut generation.shared, listeners, board);
+                std::process::exit(code);
+            }
+            Ok(Fork::Parent(pid)) => children.push(pid),
+            Err(e) => {
+                notice(generation, &format!("fork: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+/// Collects every exited child (pool children and, as subreaper, orphaned workers) and
+/// frees its scoreboard slot: a SIGKILLed process never leaves a count raised.
+fn reap(board: &Scoreboard, children: &mut Vec<Pid>) {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
+                board.release_by_pid(pid);
+                children.retain(|&c| c != pid);
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Keeps idle pool children between MinSpareServers and MaxSpareServers.
+fn maintain(generation: &mut Generation, board: &Scoreboard, children: &mut Vec<Pid>) {
+    let pool = generation.shared.config.pool.clone();
+    let mine = |s: &&itkd_sys::scoreboard::Slot| s.pid().is_some_and(|p| children.contains(&p));
+    let idle = board
+        .slots()
+        .iter()
+        .filter(mine)
+        .filter(|s| s.state() == SlotState::Idle)
+        .count();
+    let total = children.len();
+    let max = usize::try_from(pool.max_request_workers).unwrap_or(256);
+    let min_spare = usize::try_from(pool.min_spare_servers).unwrap_or(1);
+    let max_spare = usize::try_from(pool.max_spare_servers).unwrap_or(2);
+    if idle < min_spare && total < max {
+        let n = (min_spare - idle).min(max - total).min(MAX_SPAWN_RATE);
+        spawn(generation, board, children, n);
+    } else if idle > max_spare {
+        // One at a time, gracefully, as httpd does.
+        if let Some(pid) = board
+            .slots()
+            .iter()
+            .filter(mine)
+            .find(|s| s.state() == SlotState::Idle)
+            .and_then(|s| s.pid())
+        {
+            let _ = kill(pid, Signal::SIGUSR1);
+        }
+    }
+}
+
+fn stop(board: &Scoreboard, children: &mut Vec<Pid>, signal: Signal) {
+    for &child in children.iter() {
+        let _ = kill(child, signal);
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    while !children.is_empty() && Instant::now() < deadline {
+        let _ = poll(&mut [], PollTimeout::from(100u16));
+        reap(board, children);
+    }
+    for &child in children.iter() {
+        let _ = kill(child, Signal::SIGKILL);
+    }
+    reap(board, children);
+}
+
+/// `-k stop|graceful|restart|graceful-stop`: signal the running master named in PidFile.
+pub fn signal_running(pid_file: &PathBuf, signal: Signal) -> Result<(), String> {
+    let text =
+        std::fs::read_to_string(pid_file).map_err(|e| format!("{}: {e}", pid_file.display()))?;
+    let pid: i32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{}: no pid in it", pid_file.display()))?;
+    kill(Pid::from_raw(pid), signal).map_err(|e| format!("signalling pid {pid}: {e}"))
+}

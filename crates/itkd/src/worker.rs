@@ -1,0 +1,509 @@
+//! The worker: one process per connection, forked by a pool child right after `accept`.
+//!
+//! It builds its own current-thread tokio runtime (no thread, ever), lets hyper parse the
+//! first request head, routes it (vhost, path, per-directory config, identity), switches
+//! credentials once and irreversibly, then serves. A later request on the same connection
+//! that needs other credentials gets no response: the connection is closed, as mpm-itk.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body::Frame;
+use hyper::body::Incoming;
+use itkd_config::model::{Server, ServerConfig, ServerTokens};
+use itkd_config::vhost::Route;
+use itkd_http::files::{self, Body, FileRequest, Outcome};
+use itkd_http::identity::{self, ExprContext, Identity, Lookup};
+use itkd_http::mapping::{self, MapError};
+use itkd_http::{authz, walk};
+use itkd_sys::credentials::{switch_to, Credentials, Nice};
+use itkd_sys::scoreboard::Scoreboard;
+
+use crate::logs::{self, Logs};
+
+/// What every worker starts from: built by the master, inherited through two forks.
+pub struct Shared {
+    pub config: ServerConfig,
+    pub logs: Logs,
+}
+
+/// Serves one accepted connection to the end; returns the process exit code. `slot` is
+/// the pool child's scoreboard slot, which this worker's connection occupies.
+pub fn run(
+    shared: &mut Shared,
+    stream: std::net::TcpStream,
+    board: &Scoreboard,
+    slot: usize,
+) -> i32 {
+    let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
+        return 1;
+    };
+    // This process's own copy: after routing it keeps only its vhost's files open.
+    let logs = std::mem::take(&mut shared.logs);
+    let shared: &Shared = shared;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(_) => return 1,
+    };
+    let state = Rc::new(RefCell::new(State {
+        identity: None,
+        server: None,
+        logs,
+        requests: 0,
+    }));
+    runtime.block_on(async {
+        if stream.set_nonblocking(true).is_err() {
+            return 1;
+        }
+        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+            return 1;
+        };
+        let main = &shared.config.main;
+        let service = hyper::service::service_fn(|req| {
+            let state = state.clone();
+            async move { handle(shared, &state, req, peer, local, board, slot) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(main.timeout)
+            .keep_alive(main.keep_alive)
+            // Room for LimitRequestLine plus LimitRequestFields lines of LimitRequestFieldSize;
+            // the exact limits are checked per request (400/414 as httpd answers).
+            .max_buf_size(buffer_limit(main))
+            .max_headers(
+                usize::try_from(main.limits.fields)
+                    .unwrap_or(100)
+                    .saturating_mul(2)
+                    .max(100),
+            );
+        let io = hyper_util::rt::TokioIo::new(stream);
+        match builder.serve_connection(io, service).await {
+            Ok(()) => 0,
+            Err(_) => 0,
+        }
+    })
+}
+
+fn buffer_limit(server: &Server) -> usize {
+    let l = &server.limits;
+    let fields = u64::from(l.fields).saturating_mul(u64::from(l.field_size) + 2);
+    usize::try_from(u64::from(l.line) + 2 + fields)
+        .unwrap_or(usize::MAX)
+        .clamp(8192, 16 << 20)
+}
+
+/// Per connection, across its requests.
+struct State {
+    /// The identity this process switched to (set once, never changed).
+    identity: Option<Identity>,
+    /// The vhost of the first request (its logs are the only ones kept).
+    server: Option<usize>,
+    logs: Logs,
+    requests: u32,
+}
+
+/// The user database for AssignUserIDExpr results.
+struct SysLookup;
+
+impl Lookup for SysLookup {
+    fn user(&self, name: &str) -> Option<(u32, Option<String>)> {
+        match name.strip_prefix('#') {
+            Some(n) => n
+                .parse()
+                .ok()
+                .map(|uid| (uid, itkd_sys::users::user_by_uid(uid).map(|u| u.name))),
+            None => itkd_sys::users::user_by_name(name).map(|u| (u.uid, Some(u.name))),
+        }
+    }
+
+    fn group(&self, name: &str) -> Option<u32> {
+        match name.strip_prefix('#') {
+            Some(n) => n.parse().ok(),
+            None => itkd_sys::users::group_by_name(name),
+        }
+    }
+}
+
+/// Closing without a response: hyper drops the connection when the service fails.
+#[derive(Debug)]
+struct CloseConnection;
+
+impl std::fmt::Display for CloseConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("closing connection without a response")
+    }
+}
+
+impl std::error::Error for CloseConnection {}
+
+fn handle(
+    shared: &Shared,
+    state: &RefCell<State>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    board: &Scoreboard,
+    slot: usize,
+) -> Result<Response<ResponseBody>, CloseConnection> {
+    let config = &shared.config;
+    let now = SystemTime::now();
+    let host = host_of(&req);
+    // RFC 9112 §3.2: HTTP/1.1 without Host is a 400; HTTP/1.0 without Host goes to the
+    // default vhost, as httpd does.
+    if host.is_none() && req.version() == Version::HTTP_11 {
+        return Ok(error_response(config, None, 400, &req, true));
+    }
+    let index =
+        match config
+            .vhost_table
+            .route(&config.vhosts, local.ip(), local.port(), host.as_deref())
+        {
+            Route::Main => 0,
+            Route::Vhost(i) => i + 1,
+        };
+    let server = if index == 0 {
+        &config.main
+    } else {
+        &config.vhosts[index - 1]
+    };
+    if let Some(status) = limits_exceeded(server, &req) {
+        return Ok(error_response(config, Some(server), status, &req, true));
+    }
+    let uri_path = match mapping::normalize(req.uri().path(), server.allow_encoded_slashes) {
+        Ok(p) => p,
+        Err(MapError::BadRequest) => {
+            log_error(
+                state,
+                index,
+                "core",
+                "error",
+                Some(peer),
+                &format!("AH10244: invalid URI path ({})", req.uri().path()),
+            );
+            return Ok(error_response(config, Some(server), 400, &req, true));
+        }
+        Err(MapError::NotFound) => {
+            return Ok(error_response(config, Some(server), 404, &req, false))
+        }
+    };
+    let mapped = mapping::map(server, &uri_path);
+    let dir = walk::dir_config(server, Some(&mapped.path), &uri_path);
+    let server_name = server.server_name.clone().unwrap_or_default();
+    let ctx = ExprContext {
+        http_host: host.as_deref(),
+        server_name: &server_name,
+        request_uri: req.uri().path(),
+        request_env: &[],
+    };
+    let wanted = match identity::identity(config, &dir, &ctx, &SysLookup) {
+        Ok(id) => id,
+        Err(e) => {
+            log_error(state, index, "mpm_itk", "error", Some(peer), &e.to_string());
+            return Ok(error_response(config, Some(server), 500, &req, true));
+        }
+    };
+
+    {
+        let mut st = state.borrow_mut();
+        match &st.identity {
+            None => {
+                // MaxClientsVHost: this connection counts from now on, the limit included.
+                let limit = server
+                    .max_clients_vhost
+                    .and_then(|n| usize::try_from(n).ok());
+                let vhost = u32::try_from(index).unwrap_or(u32::MAX - 1);
+                if !board.try_enter_vhost(slot, vhost, limit) {
+                    drop(st);
+                    let port = server.server_name_port.unwrap_or(local.port());
+                    let name = server.server_name.as_deref().unwrap_or("");
+                    log_error(
+                        state,
+                        index,
+                        "mpm_itk",
+                        "warn",
+                        Some(peer),
+                        &format!("MaxClientsVhost reached for {name}:{port}, refusing client."),
+                    );
+                    return Ok(error_response(config, Some(server), 503, &req, true));
+                }
+                let creds =
+                    Credentials::for_user(wanted.uid, wanted.gid, wanted.user_name.as_deref());
+                if let Err(e) = switch_to(&creds, wanted.nice.and_then(Nice::new)) {
+                    drop(st);
+                    log_error(
+                        state,
+                        index,
+                        "mpm_itk",
+                        "warn",
+                        Some(peer),
+                        &format!(
+                            "(itkmpm: pid={}) {e}; Couldn't set uid/gid/priority",
+                            std::process::id()
+                        ),
+                    );
+                    return Ok(error_response(config, Some(server), 500, &req, true));
+                }
+                st.identity = Some(wanted.clone());
+                st.server = Some(index);
+                st.logs.keep_only(index);
+            }
+            Some(current) if *current == wanted => {}
+            Some(_) => {
+                drop(st);
+                // mpm-itk: a different identity on a kept-alive connection cannot be had.
+                log_error(
+                    state,
+                    index,
+                    "mpm_itk",
+                    "warn",
+                    Some(peer),
+                    "Couldn't set uid/gid/priority, closing connection.",
+                );
+                return Err(CloseConnection);
+            }
+        }
+        st.requests += 1;
+    }
+
+    let client = authz::Client {
+        ip: peer.ip(),
+        local_ip: local.ip(),
+        method: req.method().as_str(),
+        env: &[],
+    };
+    if !authz::allowed(dir.require.as_ref(), &client) {
+        log_error(
+            state,
+            index,
+            "authz_core",
+            "error",
+            Some(peer),
+            &format!(
+                "AH01630: client denied by server configuration: {}",
+                mapped.path.display()
+            ),
+        );
+        return Ok(error_response(config, Some(server), 403, &req, false));
+    }
+    let host_for_redirect = host.clone().unwrap_or_else(|| server_name.clone());
+    let file_req = FileRequest {
+        method: req.method().as_str(),
+        headers: req.headers(),
+        query: req.uri().query(),
+        scheme: "http",
+        host: &host_for_redirect,
+        now,
+    };
+    let response = match files::serve(&mapped, &dir, &config.mime_types, &file_req) {
+        Outcome::Response {
+            status,
+            headers,
+            body,
+        } => build(config, status, headers, ResponseBody::from(body)),
+        Outcome::Error {
+            status,
+            log,
+            headers,
+        } => {
+            if let Some(message) = log {
+                log_error(state, index, "core", "error", Some(peer), &message);
+            }
+            let mut response = error_response(config, Some(server), status, &req, false);
+            response.headers_mut().extend(headers);
+            response
+        }
+    };
+    Ok(response)
+}
+
+fn host_of<B>(req: &Request<B>) -> Option<String> {
+    // An absolute-form target's host wins over the Host header (RFC 9112 §3.2.2).
+    if let Some(h) = req.uri().host() {
+        return Some(h.to_owned());
+    }
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// LimitRequestLine (414), LimitRequestFieldSize and LimitRequestFields (400).
+fn limits_exceeded<B>(server: &Server, req: &Request<B>) -> Option<u16> {
+    let line_len = req.method().as_str().len() + 1 + req.uri().to_string().len() + 9;
+    if line_len > usize::try_from(server.limits.line).unwrap_or(usize::MAX) {
+        return Some(414);
+    }
+    let field_size = usize::try_from(server.limits.field_size).unwrap_or(usize::MAX);
+    if req
+        .headers()
+        .iter()
+        .any(|(k, v)| k.as_str().len() + 2 + v.len() > field_size)
+    {
+        return Some(400);
+    }
+    if req.headers().len() > usize::try_from(server.limits.fields).unwrap_or(usize::MAX) {
+        return Some(400);
+    }
+    None
+}
+
+fn log_error(
+    state: &RefCell<State>,
+    index: usize,
+    module: &str,
+    level: &str,
+    client: Option<SocketAddr>,
+    message: &str,
+) {
+    let st = state.borrow();
+    // Before the switch every server's logs are there; after it, only this vhost's.
+    let logs = st
+        .logs
+        .servers
+        .get(if st.server.is_some() { 0 } else { index })
+        .or(st.logs.servers.first());
+    if let Some(file) = logs.and_then(|l| l.error.as_ref()) {
+        logs::write_error(file, module, level, client, message);
+    }
+}
+
+fn server_header(config: &ServerConfig) -> HeaderValue {
+    let version = env!("CARGO_PKG_VERSION");
+    let text = match config.server_tokens {
+        ServerTokens::ProductOnly => "itkd".to_owned(),
+        ServerTokens::Major => format!("itkd/{}", version.split('.').next().unwrap_or(version)),
+        ServerTokens::Minor => format!(
+            "itkd/{}",
+            version.rsplit_once('.').map_or(version, |(mm, _)| mm)
+        ),
+        ServerTokens::Minimal => format!("itkd/{version}"),
+        ServerTokens::Os | ServerTokens::Full => format!("itkd/{version} (Unix)"),
+    };
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("itkd"))
+}
+
+fn build(
+    config: &ServerConfig,
+    status: u16,
+    mut headers: HeaderMap,
+    body: ResponseBody,
+) -> Response<ResponseBody> {
+    headers.insert(header::SERVER, server_header(config));
+    let mut response = Response::new(body);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.headers_mut() = headers;
+    response
+}
+
+/// httpd's error page for `status`; `close` adds `Connection: close` (httpd closes after
+/// 400, 408, 413, 414, 500, 501, 503).
+fn error_response<B>(
+    config: &ServerConfig,
+    server: Option<&Server>,
+    status: u16,
+    req: &Request<B>,
+    close: bool,
+) -> Response<ResponseBody> {
+    let _ = server;
+    let page = crate::pages::error_page(status);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=iso-8859-1"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(page.len()));
+    if close || matches!(status, 400 | 408 | 413 | 414 | 500 | 501 | 503) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let body = if req.method() == http::Method::HEAD {
+        Body::Empty
+    } else {
+        Body::Bytes(Bytes::from(page))
+    };
+    build(config, status, headers, ResponseBody::from(body))
+}
+
+/// A response body: bytes in memory or a file region read in chunks (blocking reads are
+/// fine: this process serves one connection).
+pub struct ResponseBody {
+    body: Body,
+    started: bool,
+}
+
+impl From<Body> for ResponseBody {
+    fn from(body: Body) -> Self {
+        ResponseBody {
+            body,
+            started: false,
+        }
+    }
+}
+
+/// Read size for files: large enough for few syscalls, small enough to stay light.
+const CHUNK: u64 = 256 * 1024;
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let this = self.get_mut();
+        match &mut this.body {
+            Body::Empty => Poll::Ready(None),
+            Body::Bytes(b) => {
+                if b.is_empty() {
+                    return Poll::Ready(None);
+                }
+                let data = std::mem::take(b);
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Body::File { file, offset, len } => {
+                if *len == 0 {
+                    return Poll::Ready(None);
+                }
+                if !this.started {
+                    this.started = true;
+                    if let Err(e) = file.seek(SeekFrom::Start(*offset)) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+                let want = usize::try_from((*len).min(CHUNK)).unwrap_or(0);
+                let mut buf = vec![0; want];
+                match file.read(&mut buf) {
+                    Ok(0) => Poll::Ready(Some(Err(std::io::ErrorKind::UnexpectedEof.into()))),
+                    Ok(n) => {
+                        buf.truncate(n);
+                        *len -= n as u64;
+                        Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
+                    }
+                    Err(e) => Poll::Ready(Some(Err(e))),
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.body {
+            Body::Empty => true,
+            Body::Bytes(b) => b.is_empty(),
+            Body::File { len, .. } => *len == 0,
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Starting the real itkd as root on a loopback port with a real configuration and real
+//! tenant trees (numeric uids without passwd entries; uid and gid differ so a mix-up
+//! shows), and stopping it by pid.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::{chown, symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ITKD: &str = env!("CARGO_BIN_EXE_itkd");
+
+/// Root is needed to switch credentials; CI runs as root and sets ITKD_REQUIRE_ROOT.
+pub fn root() -> bool {
+    // SAFETY-free check: /proc/self/status's Uid line.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let is_root = status
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if is_root {
+        return true;
+    }
+    assert!(
+        std::env::var_os("ITKD_REQUIRE_ROOT").is_none(),
+        "this test needs root (ITKD_REQUIRE_ROOT is set)"
+    );
+    eprintln!("skipped: needs root");
+    false
+}
+
+/// A free loopback port (bound then released; the server binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tenant: uid 20000+n, gid 21000+n, a 0700 tree with 0600 files.
+pub struct Tenant {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub root: PathBuf,
+}
+
+pub fn tenant(base: &Path, n: u32, files: &[(&str, &str)]) -> Tenant {
+    let name = format!("t{n}");
+    let root = base.join(&name);
+    std::fs::create_dir_all(&root).unwrap();
+    let (uid, gid) = (20000 + n, 21000 + n);
+    for (rel, content) in files {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+    }
+    own_tree(&root, uid, gid);
+    Tenant {
+        name,
+        uid,
+        gid,
+        root,
+    }
+}
+
+/// Everything under `root` owned by uid:gid, directories 0700 and files 0600.
+pub fn own_tree(root: &Path, uid: u32, gid: u32) {
+    for entry in walk(root) {
+        let meta = std::fs::symlink_metadata(&entry).unwrap();
+        if meta.file_type().is_symlink() {
+            let _ = std::os::unix::fs::lchown(&entry, Some(uid), Some(gid));
+            continue;
+        }
+        chown(&entry, Some(uid), Some(gid)).unwrap();
+        let mode = if meta.is_dir() { 0o700 } else { 0o600 };
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![root.to_path_buf()];
+    if std::fs::symlink_metadata(root).is_ok_and(|m| m.is_dir()) {
+        for e in std::fs::read_dir(root).unwrap() {
+            out.extend(walk(&e.unwrap().path()));
+        }
+    }
+    out
+}
+
+pub fn link(target: &Path, at: &Path) {
+    symlink(target, at).unwrap();
+}
+
+/// A running itkd; stopped (TERM, then KILL) by pid on drop.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Server {
+    /// Writes `config` (with `PORT` and `DIR` substituted) and starts itkd in the
+    /// foreground; waits (bounded) until the port answers.
+    pub fn start(dir: &Path, config: &str) -> Server {
+        let port = free_port();
+        let text = config
+            .replace("PORT", &port.to_string())
+            .replace("DIR", dir.to_str().unwrap());
+        let conf = dir.join("itkd.conf");
+        std::fs::write(&conf, text).unwrap();
+        let child = Command::new(ITKD)
+            .args(["-f", conf.to_str().unwrap(), "-D", "FOREGROUND"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "itkd did not start listening on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The pool children take a moment to drop privileges and start accepting.
+        std::thread::sleep(Duration::from_millis(300));
+        Server {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One raw HTTP exchange on a fresh connection: the whole response until close or
+/// `timeout`.
+pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `GET path` with `Host: host` and `Connection: close`: (status, body).
+pub fn get(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
+    let response = raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    parse(&response)
+}
+
+pub fn parse(response: &str) -> (u16, String) {
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// Reads one response (headers + Content-Length body) from a kept-alive connection.
+pub fn read_response(s: &mut TcpStream) -> Option<(u16, String)> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).ok()?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Processes whose ancestry leads to `ancestor`, with their /proc status text.
+pub fn descendants(ancestor: i32) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let mut p = pid;
+        let mut hit = false;
+        for _ in 0..8 {
+            let Ok(status) = std::fs::read_to_string(format!("/proc/{p}/status")) else {
+                break;
+            };
+            let ppid: i32 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if ppid == ancestor {
+                hit = true;
+                break;
+            }
+            if ppid <= 1 {
+                break;
+            }
+            p = ppid;
+        }
+        if hit {
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                out.push((pid, status));
+            }
+        }
+    }
+    out
+}
+
+pub fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}

@@ -1,0 +1,316 @@
+//! The server end to end, as root: three tenants with 0600 files in 0700 trees, each
+//! vhost served as its own uid, checked from outside (responses, /proc of the worker,
+//! the error log).
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::*;
+
+const CONFIG: &str = "\
+Listen 127.0.0.1:PORT
+User nobody
+Group nogroup
+ServerName main.test
+DocumentRoot DIR/default
+ErrorLog DIR/error.log
+PidFile DIR/itkd.pid
+Timeout 5
+StartServers 5
+MinSpareServers 3
+MaxSpareServers 8
+MaxRequestWorkers 16
+<Directory DIR>
+    Options FollowSymLinks
+    Require all granted
+</Directory>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName default.test
+    DocumentRoot DIR/default
+</VirtualHost>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName t1.test
+    DocumentRoot DIR/t1
+    ErrorLog DIR/t1.error.log
+    AssignUserID #20001 #21001
+    <Directory DIR/t1/ovr>
+        AssignUserID #20004 #21004
+    </Directory>
+</VirtualHost>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName t2.test
+    DocumentRoot DIR/t2
+    Alias /steal DIR/t1
+    AssignUserID #20002 #21002
+    MaxClientsVHost 2
+    NiceValue 7
+</VirtualHost>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName t3.test
+    DocumentRoot DIR/t3
+    AssignUserID #20003 #21003
+</VirtualHost>
+";
+
+fn setup() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(base.join("default")).unwrap();
+    std::fs::write(base.join("default/index.html"), "default site\n").unwrap();
+    tenant(
+        base,
+        1,
+        &[("index.html", "t1 index\n"), ("secret.txt", "t1 secret\n")],
+    );
+    // The per-Directory override: a subtree only uid 20004 can read.
+    let ovr = base.join("t1/ovr");
+    std::fs::create_dir_all(&ovr).unwrap();
+    std::fs::write(ovr.join("o.txt"), "override\n").unwrap();
+    own_tree(&ovr, 20004, 21004);
+    std::fs::set_permissions(base.join("t1"), std::fs::Permissions::from_mode(0o711)).unwrap();
+    tenant(base, 2, &[("f.txt", "t2 file\n")]);
+    link(&base.join("t1/secret.txt"), &base.join("t2/link.txt"));
+    own_tree(&base.join("t2"), 20002, 21002);
+    tenant(base, 3, &[("f.txt", "t3 file\n")]);
+    let server = Server::start(base, CONFIG);
+    (dir, server)
+}
+
+#[test]
+fn each_tenant_is_served_as_itself_and_never_another() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let a = server.addr();
+    assert_eq!(get(a, "t1.test", "/"), (200, "t1 index\n".into()));
+    assert_eq!(get(a, "t2.test", "/f.txt"), (200, "t2 file\n".into()));
+    assert_eq!(get(a, "t3.test", "/f.txt"), (200, "t3 file\n".into()));
+    // The default vhost (first of the address) runs as User/Group: it reads its own files…
+    assert_eq!(get(a, "nosuch.test", "/"), (200, "default site\n".into()));
+    // … and not a tenant's.
+    assert_eq!(
+        get(a, "t2.test", "/steal/secret.txt").0,
+        403,
+        "Alias into t1's tree"
+    );
+    assert_eq!(
+        get(a, "t2.test", "/link.txt").0,
+        403,
+        "symlink to t1's file"
+    );
+    assert_eq!(get(a, "t2.test", "/../t1/secret.txt").0, 400);
+    assert_eq!(get(a, "t2.test", "/%2e%2e/t1/secret.txt").0, 400);
+    assert_eq!(get(a, "t2.test", "/..%2ft1%2fsecret.txt").0, 404);
+    assert_eq!(get(a, "t3.test", "/../../etc/passwd").0, 400);
+    // The per-Directory AssignUserID: t1's own uid could not read this file.
+    assert_eq!(get(a, "t1.test", "/ovr/o.txt"), (200, "override\n".into()));
+    assert!(
+        server.error_log().contains("Permission denied"),
+        "{}",
+        server.error_log()
+    );
+}
+
+#[test]
+fn the_worker_has_exactly_the_tenants_identity_and_nothing_else() {
+    if !root() {
+        return;
+    }
+    let (dir, server) = setup();
+    let mut conn = TcpStream::connect(server.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conn.write_all(b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut conn).map(|r| r.0), Some(200));
+    // The worker now waits for the next request on this connection.
+    let workers: Vec<(i32, String)> = descendants(server.pid())
+        .into_iter()
+        .filter(|(_, s)| status_field(s, "Uid").starts_with("20002"))
+        .collect();
+    assert_eq!(workers.len(), 1, "one worker for the one connection");
+    let (pid, status) = &workers[0];
+    assert_eq!(status_field(status, "Uid"), "20002 20002 20002 20002");
+    assert_eq!(status_field(status, "Gid"), "21002 21002 21002 21002");
+    assert_eq!(status_field(status, "Groups"), "21002");
+    for cap in ["CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"] {
+        assert_eq!(status_field(status, cap), "0000000000000000", "{cap}");
+    }
+    assert_eq!(status_field(status, "Seccomp"), "2");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let nice = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(16)
+        .unwrap()
+        .to_owned();
+    assert_eq!(nice, "7", "NiceValue 7");
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .collect();
+    let sockets = fds.iter().filter(|t| t.starts_with("socket:")).count();
+    assert_eq!(sockets, 1, "only the client socket, no listener: {fds:?}");
+    let t1_log = dir
+        .path()
+        .join("t1.error.log")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        !fds.contains(&t1_log),
+        "another vhost's log is open: {fds:?}"
+    );
+}
+
+#[test]
+fn keep_alive_serves_the_same_identity_and_closes_on_another() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let mut conn = TcpStream::connect(server.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for _ in 0..2 {
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: t1.test\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut conn), Some((200, "t1 index\n".into())));
+    }
+    conn.write_all(b"GET /f.txt HTTP/1.1\r\nHost: t3.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut conn), None, "closed without a response");
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(server.dir.join("t1.error.log")).unwrap_or_default()
+        + &server.error_log();
+    assert!(
+        log.contains("Couldn't set uid/gid/priority, closing connection."),
+        "{log}"
+    );
+}
+
+#[test]
+fn malformed_requests_get_httpds_statuses_and_the_server_goes_on() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let a = server.addr();
+    assert_eq!(parse(&raw(a, b"THIS IS NOT HTTP\r\n\r\n")).0, 400);
+    let long = format!(
+        "GET / HTTP/1.1\r\nHost: t1.test\r\nX-Long: {}\r\n\r\n",
+        "x".repeat(9000)
+    );
+    assert_eq!(parse(&raw(a, long.as_bytes())).0, 400);
+    let mut many = String::from("GET / HTTP/1.1\r\nHost: t1.test\r\n");
+    for i in 0..101 {
+        many.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    assert_eq!(parse(&raw(a, many.as_bytes())).0, 400);
+    assert_eq!(
+        parse(&raw(a, b"GET / HTTP/1.1\r\n\r\n")).0,
+        400,
+        "HTTP/1.1 without Host"
+    );
+    assert_eq!(
+        parse(&raw(a, b"GET / HTTP/1.0\r\n\r\n")),
+        (200, "default site\n".into()),
+        "HTTP/1.0 without Host"
+    );
+    assert_eq!(get(a, "t1.test", "/"), (200, "t1 index\n".into()));
+}
+
+#[test]
+fn max_clients_vhost_refuses_one_over_and_recovers_after_sigkill() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let a = server.addr();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(a).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut c).map(|r| r.0), Some(200));
+        held.push(c);
+    }
+    assert_eq!(
+        get(a, "t2.test", "/f.txt").0,
+        503,
+        "two held, the third refused"
+    );
+    assert_eq!(get(a, "t3.test", "/f.txt").0, 200, "other vhosts answer");
+    assert!(
+        server
+            .error_log()
+            .contains("MaxClientsVhost reached for t2.test:"),
+        "{}",
+        server.error_log()
+    );
+    // Kill the two workers: their slots must not stay counted.
+    for (pid, status) in descendants(server.pid()) {
+        if status_field(&status, "Uid").starts_with("20002") {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+    drop(held);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut again = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(a).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n")
+            .unwrap();
+        assert_eq!(
+            read_response(&mut c).map(|r| r.0),
+            Some(200),
+            "count back to zero after SIGKILL"
+        );
+        again.push(c);
+    }
+}
+
+#[test]
+fn graceful_restart_under_load_loses_no_request() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let a = server.addr();
+    let load = std::thread::spawn(move || {
+        let mut statuses = Vec::new();
+        for _ in 0..150 {
+            statuses.push(get(a, "t3.test", "/f.txt").0);
+        }
+        statuses
+    });
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(150));
+        server.signal("USR1");
+    }
+    let statuses = load.join().unwrap();
+    let failed: Vec<&u16> = statuses.iter().filter(|s| **s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        statuses.len()
+    );
+    assert!(
+        server.error_log().contains("Graceful restart requested"),
+        "{}",
+        server.error_log()
+    );
+}
