@@ -48,6 +48,7 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
             Ok(Fork::Parent(_)) => return ExitCode::SUCCESS,
             Ok(Fork::Child) => {
                 let _ = nix::unistd::setsid();
+                detach_stdio();
             }
             Err(e) => {
                 eprintln!("itkd: could not detach: {e}");
@@ -138,6 +139,21 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
     }
     let _ = std::fs::remove_file(&pid_file);
     ExitCode::SUCCESS
+}
+
+/// A daemon keeps no terminal or pipe of its starter open (a caller reading our output
+/// would wait forever): stdin, stdout and stderr become /dev/null; the ErrorLog has the rest.
+fn detach_stdio() {
+    use std::os::fd::AsRawFd;
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        }
+    }
 }
 
 fn load_config(options: &LoadOptions) -> Option<ServerConfig> {

@@ -314,3 +314,64 @@ fn graceful_restart_under_load_loses_no_request() {
         server.error_log()
     );
 }
+
+#[test]
+fn without_foreground_it_detaches_and_k_stop_stops_it() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(base.join("default")).unwrap();
+    std::fs::write(base.join("default/index.html"), "up\n").unwrap();
+    let port = free_port();
+    let conf = base.join("itkd.conf");
+    let text = format!(
+        "Listen 127.0.0.1:{port}\nUser nobody\nGroup nogroup\nServerName main.test\nDocumentRoot {d}/default\nErrorLog {d}/error.log\nPidFile {d}/itkd.pid\n",
+        d = base.display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let conf = conf.to_str().unwrap();
+    // output() returns only when every copy of stdout/stderr is closed: the daemon must
+    // not keep them.
+    let started = std::process::Command::new(ITKD)
+        .args(["-f", conf])
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut up = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(up, "the daemon listens");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(addr, "main.test", "/"), (200, "up\n".into()));
+    let stop = std::process::Command::new(ITKD)
+        .args(["-k", "stop", "-f", conf])
+        .output()
+        .unwrap();
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    let mut down = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(addr).is_err() && !base.join("itkd.pid").exists() {
+            down = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(down, "stopped, PidFile removed");
+}
