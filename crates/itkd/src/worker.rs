@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -61,6 +61,9 @@ pub fn run(
         server: None,
         logs,
         requests: 0,
+        busy: false,
+        idle_since: Instant::now(),
+        keep_alive_timeout: shared.config.main.keep_alive_timeout,
     }));
     runtime.block_on(async {
         if stream.set_nonblocking(true).is_err() {
@@ -72,7 +75,15 @@ pub fn run(
         let main = &shared.config.main;
         let service = hyper::service::service_fn(|req| {
             let state = state.clone();
-            async move { handle(shared, &state, req, peer, local, board, slot) }
+            async move {
+                state.borrow_mut().busy = true;
+                let result = handle(shared, &state, req, peer, local, board, slot);
+                result.map(|mut response| {
+                    // The body marks the connection idle again once hyper is done with it.
+                    response.body_mut().state = Some(state.clone());
+                    response
+                })
+            }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -89,11 +100,27 @@ pub fn run(
                     .max(100),
             );
         let io = hyper_util::rt::TokioIo::new(stream);
-        match builder.serve_connection(io, service).await {
-            Ok(()) => 0,
-            Err(_) => 0,
+        let connection = builder.serve_connection(io, service);
+        // Returning drops the connection (and the process exits right after): that is how
+        // an idle kept-alive connection is closed after KeepAliveTimeout, with no bytes.
+        tokio::select! {
+            _ = connection => 0,
+            () = idle_watch(&state) => 0,
         }
     })
+}
+
+/// Resolves once the connection has waited longer than KeepAliveTimeout for its next
+/// request (httpd closes it then, without a response). The first request's wait is
+/// hyper's header_read_timeout (Timeout).
+async fn idle_watch(state: &RefCell<State>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let st = state.borrow();
+        if st.requests > 0 && !st.busy && st.idle_since.elapsed() >= st.keep_alive_timeout {
+            return;
+        }
+    }
 }
 
 fn buffer_limit(server: &Server) -> usize {
@@ -105,13 +132,18 @@ fn buffer_limit(server: &Server) -> usize {
 }
 
 /// Per connection, across its requests.
-struct State {
+pub struct State {
     /// The identity this process switched to (set once, never changed).
     identity: Option<Identity>,
     /// The vhost of the first request (its logs are the only ones kept).
     server: Option<usize>,
     logs: Logs,
     requests: u32,
+    /// A response is being produced or sent.
+    busy: bool,
+    /// When the last response finished.
+    idle_since: Instant,
+    keep_alive_timeout: Duration,
 }
 
 /// The user database for AssignUserIDExpr results.
@@ -275,7 +307,11 @@ fn handle(
             }
         }
         st.requests += 1;
+        st.keep_alive_timeout = server.keep_alive_timeout;
     }
+    // httpd's MaxKeepAliveRequests counts re-uses: the (N+1)th response closes.
+    let max = server.max_keep_alive_requests;
+    let last = max != 0 && state.borrow().requests > max;
 
     let client = authz::Client {
         ip: peer.ip(),
@@ -325,6 +361,12 @@ fn handle(
             response
         }
     };
+    let mut response = response;
+    if last {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     Ok(response)
 }
 
@@ -441,6 +483,8 @@ fn error_response<B>(
 pub struct ResponseBody {
     body: Body,
     started: bool,
+    /// The connection's state, marked idle when the body is done (dropped).
+    state: Option<Rc<RefCell<State>>>,
 }
 
 impl From<Body> for ResponseBody {
@@ -448,6 +492,18 @@ impl From<Body> for ResponseBody {
         ResponseBody {
             body,
             started: false,
+            state: None,
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if let Some(state) = &self.state {
+            if let Ok(mut st) = state.try_borrow_mut() {
+                st.busy = false;
+                st.idle_since = Instant::now();
+            }
         }
     }
 }

@@ -20,6 +20,8 @@ DocumentRoot DIR/default
 ErrorLog DIR/error.log
 PidFile DIR/itkd.pid
 Timeout 5
+KeepAliveTimeout 2
+MaxKeepAliveRequests 3
 StartServers 5
 MinSpareServers 3
 MaxSpareServers 8
@@ -374,4 +376,43 @@ fn without_foreground_it_detaches_and_k_stop_stops_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(down, "stopped, PidFile removed");
+}
+
+#[test]
+fn keep_alive_ends_after_max_requests_and_after_the_idle_timeout() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let mut conn = TcpStream::connect(server.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // MaxKeepAliveRequests 3: four requests answered, the fourth with Connection: close.
+    for i in 0..4 {
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: t1.test\r\n\r\n")
+            .unwrap();
+        assert_eq!(
+            read_response(&mut conn).map(|r| r.0),
+            Some(200),
+            "request {i}"
+        );
+    }
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: t1.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut conn), None, "closed after the fourth");
+
+    // KeepAliveTimeout 2: an idle connection is closed without bytes after about 2 s.
+    let mut idle = TcpStream::connect(server.addr()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: t1.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut idle).map(|r| r.0), Some(200));
+    let start = std::time::Instant::now();
+    let mut byte = [0u8; 1];
+    let n = std::io::Read::read(&mut idle, &mut byte).unwrap_or(0);
+    let waited = start.elapsed();
+    assert_eq!(n, 0, "closed with no bytes");
+    assert!(
+        waited >= Duration::from_millis(1800) && waited < Duration::from_secs(4),
+        "closed after {waited:?}"
+    );
 }
