@@ -2,13 +2,15 @@
 //! the response", as pure functions over the configuration model and the filesystem.
 //!
 //! It knows nothing of processes or of credential switching: the worker calls
-//! [`prepare`]-style functions before the switch (no file of a tenant is opened there)
+//! the routing and identity functions before the switch (no file of a tenant is opened there)
 //! and the serving functions after it.
 
 #![forbid(unsafe_code)]
 
 pub mod authz;
+pub mod errors;
 pub mod files;
 pub mod identity;
+pub mod logfmt;
 pub mod mapping;
 pub mod walk;
