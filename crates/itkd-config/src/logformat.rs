@@ -1,7 +1,8 @@
 //! mod_log_config's `LogFormat` strings, parsed once at load.
 //!
 //! `%[condition][<|>][{arg}]code`, where the condition is `!`?status,status…; literal
-//! text takes the C escapes mod_log_config knows (`\n`, `\t`, `\\`, `\"`).
+//! text takes the escapes mod_log_config knows (`\n`, `\r`, `\t`, `\\`; any other backslash
+//! is kept).
 
 /// A parsed format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +46,26 @@ impl LogFormat {
         let mut chars = text.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
-                '\\' => match chars.next() {
-                    Some('n') => literal.push('\n'),
-                    Some('t') => literal.push('\t'),
-                    Some(other) => literal.push(other),
-                    None => literal.push('\\'),
+                // mod_log_config's parse_log_misc_string: \n, \r, \t, \\; any other
+                // backslash stays, and the next character is read as usual.
+                '\\' => match chars.peek() {
+                    Some('n') => {
+                        chars.next();
+                        literal.push('\n');
+                    }
+                    Some('r') => {
+                        chars.next();
+                        literal.push('\r');
+                    }
+                    Some('t') => {
+                        chars.next();
+                        literal.push('\t');
+                    }
+                    Some('\\') => {
+                        chars.next();
+                        literal.push('\\');
+                    }
+                    _ => literal.push('\\'),
                 },
                 '%' => {
                     if chars.peek() == Some(&'%') {
@@ -171,10 +187,8 @@ mod tests {
 
     #[test]
     fn debian_formats_parse() {
-        let f = LogFormat::parse(
-            r#"%v:%p %h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\""#,
-        )
-        .unwrap();
+        let f = LogFormat::parse(r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#)
+            .unwrap();
         assert_eq!(
             codes(&f),
             [
@@ -219,6 +233,14 @@ mod tests {
             codes(&f),
             ["i(Referer)", "' % '", "t(%s)", "'\t'", "^ti", "' '", "e"]
         );
+    }
+
+    #[test]
+    fn backslashes_like_mod_log_config() {
+        // The config tokenizer has already turned \" into "; what is left: \n \r \t,
+        // and any other backslash stays.
+        let f = LogFormat::parse("a\\rb\\zc\\\\d\\%%").unwrap();
+        assert_eq!(f.items, [LogItem::Text("a\rb\\zc\\d\\%".into())]);
     }
 
     #[test]

@@ -9,12 +9,24 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use itkd_config::logformat::LogFormat;
 use itkd_config::model::{LogTarget, Server, ServerConfig};
+use itkd_http::logfmt::{self, Level, LogEntry};
 
-/// One server's logs (main server or a vhost). Access logs join when lines are rendered.
+/// One server's logs (main server or a vhost).
 #[derive(Debug, Clone)]
 pub struct ServerLogs {
     pub error: Option<Arc<File>>,
+    pub access: Vec<AccessLog>,
+}
+
+/// A `CustomLog`/`TransferLog` with its file open.
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    pub file: Arc<File>,
+    pub format: LogFormat,
+    /// `env=[!]VAR`: (wanted set, variable).
+    pub condition: Option<(bool, String)>,
 }
 
 /// All servers' logs: index 0 is the main server, then the vhosts in order.
@@ -56,7 +68,17 @@ impl Logs {
             LogTarget::File(path) => Some(open(path)?),
             LogTarget::Pipe(_) | LogTarget::Syslog(_) => None,
         };
-        Ok(ServerLogs { error })
+        let mut access = Vec::new();
+        for log in &server.custom_logs {
+            if let LogTarget::File(path) = &log.target {
+                access.push(AccessLog {
+                    file: open(path)?,
+                    format: log.format.clone(),
+                    condition: log.condition.clone(),
+                });
+            }
+        }
+        Ok(ServerLogs { error, access })
     }
 
     /// The master's own error log (the main server's).
@@ -80,11 +102,39 @@ impl Logs {
 pub fn write_error(
     file: &File,
     module: &str,
-    level: &str,
+    level: Level,
     client: Option<SocketAddr>,
     message: &str,
 ) {
-    let line = crate::pages::error_log_line(module, level, client, message);
+    let line = logfmt::error_log_line(
+        std::time::SystemTime::now(),
+        module,
+        level,
+        std::process::id(),
+        client,
+        message,
+    );
+    write_line(file, &line);
+}
+
+/// Writes the access-log lines of one request to every log of `server` whose condition
+/// holds.
+pub fn write_access(server: &ServerLogs, entry: &LogEntry) {
+    for log in &server.access {
+        if let Some((wanted, var)) = &log.condition {
+            let set = entry.env.iter().any(|(k, _)| k == var);
+            if set != *wanted {
+                continue;
+            }
+        }
+        write_line(&log.file, &logfmt::render(&log.format, entry));
+    }
+}
+
+fn write_line(file: &File, line: &str) {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
     let mut f = file;
-    let _ = f.write_all(format!("{line}\n").as_bytes());
+    let _ = f.write_all(&bytes);
 }

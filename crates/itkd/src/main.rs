@@ -6,7 +6,6 @@
 mod dump;
 mod logs;
 mod master;
-mod pages;
 mod pool;
 mod system;
 mod worker;

@@ -213,7 +213,13 @@ fn start_generation(
 
 fn notice(generation: &Generation, message: &str) {
     if let Some(file) = generation.shared.logs.main_error() {
-        logs::write_error(file, "mpm_itk", "notice", None, message);
+        logs::write_error(
+            file,
+            "mpm_itk",
+            itkd_http::logfmt::Level::Notice,
+            None,
+            message,
+        );
     }
 }
 

@@ -41,7 +41,7 @@ pub fn run(shared: &mut Shared, mut listeners: Vec<TcpListener>, board: &Scorebo
             logs::write_error(
                 file,
                 "mpm_itk",
-                "emerg",
+                itkd_http::logfmt::Level::Emerg,
                 None,
                 &format!("pool child could not take its identity: {e}"),
             );

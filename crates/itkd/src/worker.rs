@@ -17,7 +17,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use http_body::Frame;
 use hyper::body::Incoming;
-use itkd_config::model::{Server, ServerConfig, ServerTokens};
+use itkd_config::model::{Server, ServerConfig};
 use itkd_config::vhost::Route;
 use itkd_http::files::{self, Body, FileRequest, Outcome};
 use itkd_http::identity::{self, ExprContext, Identity, Lookup};
@@ -27,6 +27,9 @@ use itkd_sys::credentials::{switch_to, Credentials, Nice};
 use itkd_sys::scoreboard::Scoreboard;
 
 use crate::logs::{self, Logs};
+use itkd_config::dirconf::ServerSignature;
+use itkd_http::errors::{self, ErrorContext, Signature};
+use itkd_http::logfmt::{ConnStatus, Level, LogEntry};
 
 /// What every worker starts from: built by the master, inherited through two forks.
 pub struct Shared {
@@ -64,6 +67,7 @@ pub fn run(
         busy: false,
         idle_since: Instant::now(),
         keep_alive_timeout: shared.config.main.keep_alive_timeout,
+        current: 0,
     }));
     runtime.block_on(async {
         if stream.set_nonblocking(true).is_err() {
@@ -77,8 +81,10 @@ pub fn run(
             let state = state.clone();
             async move {
                 state.borrow_mut().busy = true;
-                let result = handle(shared, &state, req, peer, local, board, slot);
+                let start = SystemTime::now();
+                let result = handle(shared, &state, &req, peer, local, board, slot);
                 result.map(|mut response| {
+                    access_log(shared, &state, &req, &response, peer, local, start);
                     // The body marks the connection idle again once hyper is done with it.
                     response.body_mut().state = Some(state.clone());
                     response
@@ -144,6 +150,8 @@ pub struct State {
     /// When the last response finished.
     idle_since: Instant,
     keep_alive_timeout: Duration,
+    /// The server index (0 main, then vhosts) of the request being handled.
+    current: usize,
 }
 
 /// The user database for AssignUserIDExpr results.
@@ -183,19 +191,28 @@ impl std::error::Error for CloseConnection {}
 fn handle(
     shared: &Shared,
     state: &RefCell<State>,
-    req: Request<Incoming>,
+    req: &Request<Incoming>,
     peer: SocketAddr,
     local: SocketAddr,
     board: &Scoreboard,
     slot: usize,
 ) -> Result<Response<ResponseBody>, CloseConnection> {
     let config = &shared.config;
+    state.borrow_mut().current = 0;
     let now = SystemTime::now();
-    let host = host_of(&req);
+    let host = host_of(req);
     // RFC 9112 §3.2: HTTP/1.1 without Host is a 400; HTTP/1.0 without Host goes to the
     // default vhost, as httpd does.
     if host.is_none() && req.version() == Version::HTTP_11 {
-        return Ok(error_response(config, None, 400, &req, true));
+        return Ok(error_response(
+            config,
+            None,
+            400,
+            req,
+            true,
+            None,
+            HeaderMap::new(),
+        ));
     }
     let index =
         match config
@@ -205,13 +222,22 @@ fn handle(
             Route::Main => 0,
             Route::Vhost(i) => i + 1,
         };
+    state.borrow_mut().current = index;
     let server = if index == 0 {
         &config.main
     } else {
         &config.vhosts[index - 1]
     };
-    if let Some(status) = limits_exceeded(server, &req) {
-        return Ok(error_response(config, Some(server), status, &req, true));
+    if let Some((status, notes)) = limits_exceeded(server, req) {
+        return Ok(error_response(
+            config,
+            Some(server),
+            status,
+            req,
+            true,
+            notes,
+            HeaderMap::new(),
+        ));
     }
     let uri_path = match mapping::normalize(req.uri().path(), server.allow_encoded_slashes) {
         Ok(p) => p,
@@ -220,14 +246,30 @@ fn handle(
                 state,
                 index,
                 "core",
-                "error",
+                Level::Error,
                 Some(peer),
                 &format!("AH10244: invalid URI path ({})", req.uri().path()),
             );
-            return Ok(error_response(config, Some(server), 400, &req, true));
+            return Ok(error_response(
+                config,
+                Some(server),
+                400,
+                req,
+                true,
+                None,
+                HeaderMap::new(),
+            ));
         }
         Err(MapError::NotFound) => {
-            return Ok(error_response(config, Some(server), 404, &req, false))
+            return Ok(error_response(
+                config,
+                Some(server),
+                404,
+                req,
+                false,
+                None,
+                HeaderMap::new(),
+            ))
         }
     };
     let mapped = mapping::map(server, &uri_path);
@@ -242,8 +284,23 @@ fn handle(
     let wanted = match identity::identity(config, &dir, &ctx, &SysLookup) {
         Ok(id) => id,
         Err(e) => {
-            log_error(state, index, "mpm_itk", "error", Some(peer), &e.to_string());
-            return Ok(error_response(config, Some(server), 500, &req, true));
+            log_error(
+                state,
+                index,
+                "mpm_itk",
+                Level::Error,
+                Some(peer),
+                &e.to_string(),
+            );
+            return Ok(error_response(
+                config,
+                Some(server),
+                500,
+                req,
+                true,
+                None,
+                HeaderMap::new(),
+            ));
         }
     };
 
@@ -264,11 +321,19 @@ fn handle(
                         state,
                         index,
                         "mpm_itk",
-                        "warn",
+                        Level::Warn,
                         Some(peer),
                         &format!("MaxClientsVhost reached for {name}:{port}, refusing client."),
                     );
-                    return Ok(error_response(config, Some(server), 503, &req, true));
+                    return Ok(error_response(
+                        config,
+                        Some(server),
+                        503,
+                        req,
+                        true,
+                        None,
+                        HeaderMap::new(),
+                    ));
                 }
                 let creds =
                     Credentials::for_user(wanted.uid, wanted.gid, wanted.user_name.as_deref());
@@ -278,14 +343,22 @@ fn handle(
                         state,
                         index,
                         "mpm_itk",
-                        "warn",
+                        Level::Warn,
                         Some(peer),
                         &format!(
                             "(itkmpm: pid={}) {e}; Couldn't set uid/gid/priority",
                             std::process::id()
                         ),
                     );
-                    return Ok(error_response(config, Some(server), 500, &req, true));
+                    return Ok(error_response(
+                        config,
+                        Some(server),
+                        500,
+                        req,
+                        true,
+                        None,
+                        HeaderMap::new(),
+                    ));
                 }
                 st.identity = Some(wanted.clone());
                 st.server = Some(index);
@@ -299,7 +372,7 @@ fn handle(
                     state,
                     index,
                     "mpm_itk",
-                    "warn",
+                    Level::Warn,
                     Some(peer),
                     "Couldn't set uid/gid/priority, closing connection.",
                 );
@@ -324,14 +397,22 @@ fn handle(
             state,
             index,
             "authz_core",
-            "error",
+            Level::Error,
             Some(peer),
             &format!(
                 "AH01630: client denied by server configuration: {}",
                 mapped.path.display()
             ),
         );
-        return Ok(error_response(config, Some(server), 403, &req, false));
+        return Ok(error_response(
+            config,
+            Some(server),
+            403,
+            req,
+            false,
+            None,
+            HeaderMap::new(),
+        ));
     }
     let host_for_redirect = host.clone().unwrap_or_else(|| server_name.clone());
     let file_req = FileRequest {
@@ -354,11 +435,9 @@ fn handle(
             headers,
         } => {
             if let Some(message) = log {
-                log_error(state, index, "core", "error", Some(peer), &message);
+                log_error(state, index, "core", Level::Error, Some(peer), &message);
             }
-            let mut response = error_response(config, Some(server), status, &req, false);
-            response.headers_mut().extend(headers);
-            response
+            error_response(config, Some(server), status, req, false, None, headers)
         }
     };
     let mut response = response;
@@ -381,11 +460,12 @@ fn host_of<B>(req: &Request<B>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// LimitRequestLine (414), LimitRequestFieldSize and LimitRequestFields (400).
-fn limits_exceeded<B>(server: &Server, req: &Request<B>) -> Option<u16> {
+/// LimitRequestLine (414), LimitRequestFieldSize and LimitRequestFields (400), with the
+/// note httpd's page shows.
+fn limits_exceeded<B>(server: &Server, req: &Request<B>) -> Option<(u16, Option<&'static str>)> {
     let line_len = req.method().as_str().len() + 1 + req.uri().to_string().len() + 9;
     if line_len > usize::try_from(server.limits.line).unwrap_or(usize::MAX) {
-        return Some(414);
+        return Some((414, None));
     }
     let field_size = usize::try_from(server.limits.field_size).unwrap_or(usize::MAX);
     if req
@@ -393,10 +473,10 @@ fn limits_exceeded<B>(server: &Server, req: &Request<B>) -> Option<u16> {
         .iter()
         .any(|(k, v)| k.as_str().len() + 2 + v.len() > field_size)
     {
-        return Some(400);
+        return Some((400, Some(errors::NOTE_FIELD_TOO_LONG)));
     }
     if req.headers().len() > usize::try_from(server.limits.fields).unwrap_or(usize::MAX) {
-        return Some(400);
+        return Some((400, Some(errors::NOTE_TOO_MANY_FIELDS)));
     }
     None
 }
@@ -405,7 +485,7 @@ fn log_error(
     state: &RefCell<State>,
     index: usize,
     module: &str,
-    level: &str,
+    level: Level,
     client: Option<SocketAddr>,
     message: &str,
 ) {
@@ -422,18 +502,14 @@ fn log_error(
 }
 
 fn server_header(config: &ServerConfig) -> HeaderValue {
-    let version = env!("CARGO_PKG_VERSION");
-    let text = match config.server_tokens {
-        ServerTokens::ProductOnly => "itkd".to_owned(),
-        ServerTokens::Major => format!("itkd/{}", version.split('.').next().unwrap_or(version)),
-        ServerTokens::Minor => format!(
-            "itkd/{}",
-            version.rsplit_once('.').map_or(version, |(mm, _)| mm)
-        ),
-        ServerTokens::Minimal => format!("itkd/{version}"),
-        ServerTokens::Os | ServerTokens::Full => format!("itkd/{version} (Unix)"),
-    };
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("itkd"))
+    let banner = errors::server_banner(
+        config.server_tokens,
+        "itkd",
+        env!("CARGO_PKG_VERSION"),
+        "Unix",
+        &[],
+    );
+    HeaderValue::from_str(&banner).unwrap_or(HeaderValue::from_static("itkd"))
 }
 
 fn build(
@@ -451,20 +527,67 @@ fn build(
 }
 
 /// httpd's error page for `status`; `close` adds `Connection: close` (httpd closes after
-/// 400, 408, 413, 414, 500, 501, 503).
+/// 400, 408, 413, 414, 500, 501, 503). `extra` headers (Location, Allow, Content-Range)
+/// go out with it, and a Location is named in the page as httpd does.
 fn error_response<B>(
     config: &ServerConfig,
     server: Option<&Server>,
     status: u16,
     req: &Request<B>,
     close: bool,
+    notes: Option<&str>,
+    extra: HeaderMap,
 ) -> Response<ResponseBody> {
-    let _ = server;
-    let page = crate::pages::error_page(status);
-    let mut headers = HeaderMap::new();
+    let host = host_of(req);
+    let (host_name, host_port) = match host.as_deref().map(split_host) {
+        Some((name, port)) => (name, port),
+        None => (String::new(), None),
+    };
+    let banner = errors::server_banner(
+        config.server_tokens,
+        "itkd",
+        env!("CARGO_PKG_VERSION"),
+        "Unix",
+        &[],
+    );
+    let name_fallback = server
+        .and_then(|s| s.server_name.clone())
+        .unwrap_or_default();
+    let location = extra
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let expect = req
+        .headers()
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok());
+    let mut ctx = ErrorContext::new(req.method().as_str());
+    ctx.location = location.as_deref();
+    ctx.expect = expect;
+    ctx.error_notes = notes;
+    ctx.server_admin = server
+        .and_then(|s| s.server_admin.as_deref())
+        .unwrap_or(errors::DEFAULT_ADMIN);
+    ctx.signature = match server.and_then(|s| s.dir.server_signature) {
+        Some(ServerSignature::On) => Signature::On,
+        Some(ServerSignature::Email) => Signature::EMail,
+        Some(ServerSignature::Off) | None => Signature::Off,
+    };
+    ctx.banner = &banner;
+    // UseCanonicalName Off: the name and port the client asked for.
+    ctx.server_name = if host_name.is_empty() {
+        &name_fallback
+    } else {
+        &host_name
+    };
+    ctx.port = host_port
+        .or(server.and_then(|s| s.server_name_port))
+        .unwrap_or(80);
+    let page = errors::error_body(status, &ctx);
+    let mut headers = extra;
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=iso-8859-1"),
+        HeaderValue::from_static(errors::CONTENT_TYPE),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(page.len()));
     if close || matches!(status, 400 | 408 | 413 | 414 | 500 | 501 | 503) {
@@ -476,6 +599,104 @@ fn error_response<B>(
         Body::Bytes(Bytes::from(page))
     };
     build(config, status, headers, ResponseBody::from(body))
+}
+
+/// One access-log line per answered request (a request dropped by a uid change is not
+/// logged, as in mpm-itk), written when the response head is ready.
+fn access_log<B>(
+    shared: &Shared,
+    state: &RefCell<State>,
+    req: &Request<B>,
+    response: &Response<ResponseBody>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    start: SystemTime,
+) {
+    let st = state.borrow();
+    let index = st.current;
+    let Some(logs) = st
+        .logs
+        .servers
+        .get(if st.server.is_some() { 0 } else { index })
+    else {
+        return;
+    };
+    if logs.access.is_empty() {
+        return;
+    }
+    let server = if index == 0 {
+        &shared.config.main
+    } else {
+        &shared.config.vhosts[index - 1]
+    };
+    let mut e = LogEntry::new(peer, local, start);
+    e.duration = start.elapsed().unwrap_or_default();
+    let version = match req.version() {
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_09 => "HTTP/0.9",
+        _ => "HTTP/1.1",
+    };
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().to_string(), |pq| pq.as_str().to_owned());
+    e.request_line = format!("{} {target} {version}", req.method()).into_bytes();
+    e.method = req.method().as_str().to_owned();
+    e.protocol = version.to_owned();
+    e.uri_path = req.uri().path().as_bytes().to_vec();
+    e.query = req.uri().query().map(|q| q.as_bytes().to_vec());
+    e.status = response.status().as_u16();
+    e.request_headers = req.headers().clone();
+    e.response_headers = response.headers().clone();
+    let body: u64 = if req.method() == http::Method::HEAD {
+        0
+    } else {
+        response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    e.body_bytes = body;
+    // Status line, headers (hyper adds Date: 37 bytes with its CRLF), blank line.
+    let head: usize = 17
+        + response
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+        + 37
+        + 2;
+    e.bytes_sent = body + head as u64;
+    e.server_name = server.server_name.clone().unwrap_or_default();
+    let (host_name, host_port) = host_of(req).map(|h| split_host(&h)).unwrap_or_default();
+    e.host_name = if host_name.is_empty() {
+        e.server_name.clone()
+    } else {
+        host_name
+    };
+    e.canonical_port = host_port.or(server.server_name_port).unwrap_or(80);
+    e.pid = std::process::id();
+    e.keepalives = st.requests;
+    let closes = response
+        .headers()
+        .get(header::CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    e.conn_status = if closes {
+        ConnStatus::Close
+    } else {
+        ConnStatus::KeepAlive
+    };
+    logs::write_access(logs, &e);
+}
+
+/// `name[:port]` of a Host header.
+fn split_host(host: &str) -> (String, Option<u16>) {
+    match itkd_config::vhost::split_host_port(host) {
+        Ok((name, port)) => (name.to_owned(), port.and_then(|p| p.parse().ok())),
+        Err(_) => (host.to_owned(), None),
+    }
 }
 
 /// A response body: bytes in memory or a file region read in chunks (blocking reads are

@@ -38,6 +38,8 @@ MaxRequestWorkers 16
     ServerName t1.test
     DocumentRoot DIR/t1
     ErrorLog DIR/t1.error.log
+    LogFormat \"%h %l %u %t \\\"%r\\\" %>s %O \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\"\" combined
+    CustomLog DIR/t1.access.log combined
     AssignUserID #20001 #21001
     <Directory DIR/t1/ovr>
         AssignUserID #20004 #21004
@@ -414,5 +416,63 @@ fn keep_alive_ends_after_max_requests_and_after_the_idle_timeout() {
     assert!(
         waited >= Duration::from_millis(1800) && waited < Duration::from_secs(4),
         "closed after {waited:?}"
+    );
+}
+
+#[test]
+fn pages_and_log_lines_are_httpds() {
+    if !root() {
+        return;
+    }
+    let (dir, server) = setup();
+    let a = server.addr();
+    let response = raw(a, b"GET /nosuch HTTP/1.1\r\nHost: t1.test\r\nUser-Agent: probe/1\r\nConnection: close\r\n\r\n");
+    let (status, body) = parse(&response);
+    assert_eq!(status, 404);
+    // Byte for byte the page Debian's apache2 sends with ServerSignature Off (captured).
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../itkd-http/tests/fixtures/errors/404-off.html"
+    );
+    assert_eq!(body, std::fs::read_to_string(fixture).unwrap());
+    assert!(
+        response.contains("Content-Type: text/html; charset=iso-8859-1\r\n")
+            || response
+                .to_ascii_lowercase()
+                .contains("content-type: text/html; charset=iso-8859-1\r\n"),
+        "{response}"
+    );
+    assert_eq!(get(a, "t1.test", "/").0, 200);
+    std::thread::sleep(Duration::from_millis(200));
+    let access = std::fs::read_to_string(dir.path().join("t1.access.log")).unwrap();
+    let lines: Vec<&str> = access.lines().collect();
+    assert_eq!(lines.len(), 2, "{access}");
+    assert!(lines[0].starts_with("127.0.0.1 - - ["), "{access}");
+    assert!(
+        lines[0].contains("] \"GET /nosuch HTTP/1.1\" 404 "),
+        "{access}"
+    );
+    assert!(lines[0].ends_with(" \"-\" \"probe/1\""), "{access}");
+    assert!(lines[1].contains("\"GET / HTTP/1.1\" 200 "), "{access}");
+    // The error log line in httpd's format.
+    let errors = std::fs::read_to_string(dir.path().join("t1.error.log")).unwrap();
+    let line = errors
+        .lines()
+        .find(|l| l.contains("AH00128"))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with('[') && line.contains("] [core:error] [pid "),
+        "{errors}"
+    );
+    assert!(
+        line.contains(":tid ") && line.contains("] [client 127.0.0.1:"),
+        "{errors}"
+    );
+    assert!(
+        line.ends_with(&format!(
+            "AH00128: File does not exist: {}/t1/nosuch",
+            dir.path().display()
+        )),
+        "{errors}"
     );
 }
