@@ -27,7 +27,7 @@ use itkd_sys::credentials::{switch_to, Credentials, Nice};
 use itkd_sys::scoreboard::Scoreboard;
 
 use crate::logs::{self, Logs};
-use itkd_config::dirconf::ServerSignature;
+use itkd_config::dirconf::{DirConfig, ErrorDocument, ServerSignature};
 use itkd_http::errors::{self, ErrorContext, Signature};
 use itkd_http::logfmt::{ConnStatus, Level, LogEntry};
 
@@ -404,14 +404,14 @@ fn handle(
                 mapped.path.display()
             ),
         );
-        return Ok(error_response(
+        return Ok(document_or_page(
             config,
-            Some(server),
+            server,
+            &dir,
             403,
             req,
-            false,
-            None,
             HeaderMap::new(),
+            now,
         ));
     }
     let host_for_redirect = host.clone().unwrap_or_else(|| server_name.clone());
@@ -437,7 +437,7 @@ fn handle(
             if let Some(message) = log {
                 log_error(state, index, "core", Level::Error, Some(peer), &message);
             }
-            error_response(config, Some(server), status, req, false, None, headers)
+            document_or_page(config, server, &dir, status, req, headers, now)
         }
     };
     let mut response = response;
@@ -599,6 +599,86 @@ fn error_response<B>(
         Body::Bytes(Bytes::from(page))
     };
     build(config, status, headers, ResponseBody::from(body))
+}
+
+/// An error after the per-directory configuration is known: its `ErrorDocument` if one
+/// is set for `status` (a message, a local URL served with the error status, or a
+/// remote URL redirected to with 302), else httpd's page.
+fn document_or_page<B>(
+    config: &ServerConfig,
+    server: &Server,
+    dir: &DirConfig,
+    status: u16,
+    req: &Request<B>,
+    extra: HeaderMap,
+    now: SystemTime,
+) -> Response<ResponseBody> {
+    let document = dir
+        .error_documents
+        .iter()
+        .rev()
+        .find(|(c, _)| *c == status)
+        .map(|(_, d)| d);
+    match document {
+        Some(ErrorDocument::Text(text)) => {
+            let mut headers = extra;
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(errors::CONTENT_TYPE),
+            );
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+            let body = if req.method() == http::Method::HEAD {
+                Body::Empty
+            } else {
+                Body::Bytes(Bytes::from(text.clone()))
+            };
+            build(config, status, headers, ResponseBody::from(body))
+        }
+        Some(ErrorDocument::Remote(url)) => {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(url) {
+                headers.insert(header::LOCATION, v);
+            }
+            error_response(config, Some(server), 302, req, false, None, headers)
+        }
+        Some(ErrorDocument::Local(path)) => {
+            // An internal redirect to the document, keeping the error status (httpd).
+            let target = path.split('?').next().unwrap_or(path);
+            let served = mapping::normalize(target, server.allow_encoded_slashes)
+                .ok()
+                .and_then(|uri| {
+                    let mapped = mapping::map(server, &uri);
+                    let inner = walk::dir_config(server, Some(&mapped.path), &uri);
+                    let get = FileRequest {
+                        method: if req.method() == http::Method::HEAD {
+                            "HEAD"
+                        } else {
+                            "GET"
+                        },
+                        headers: &HeaderMap::new(),
+                        query: None,
+                        scheme: "http",
+                        host: "",
+                        now,
+                    };
+                    match files::serve(&mapped, &inner, &config.mime_types, &get) {
+                        Outcome::Response {
+                            status: 200,
+                            headers,
+                            body,
+                        } => Some((headers, body)),
+                        _ => None,
+                    }
+                });
+            match served {
+                Some((headers, body)) => build(config, status, headers, ResponseBody::from(body)),
+                None => error_response(config, Some(server), status, req, false, None, extra),
+            }
+        }
+        Some(ErrorDocument::Default) | None => {
+            error_response(config, Some(server), status, req, false, None, extra)
+        }
+    }
 }
 
 /// One access-log line per answered request (a request dropped by a uid change is not

@@ -57,6 +57,11 @@ MaxRequestWorkers 16
     ServerName t3.test
     DocumentRoot DIR/t3
     AssignUserID #20003 #21003
+    ErrorDocument 404 /missing.html
+    <Location /private>
+        Require all denied
+        ErrorDocument 403 \"Go away, please\"
+    </Location>
 </VirtualHost>
 ";
 
@@ -80,7 +85,15 @@ fn setup() -> (tempfile::TempDir, Server) {
     tenant(base, 2, &[("f.txt", "t2 file\n")]);
     link(&base.join("t1/secret.txt"), &base.join("t2/link.txt"));
     own_tree(&base.join("t2"), 20002, 21002);
-    tenant(base, 3, &[("f.txt", "t3 file\n")]);
+    tenant(
+        base,
+        3,
+        &[
+            ("f.txt", "t3 file\n"),
+            ("missing.html", "t3's own 404 page\n"),
+            ("private/p.txt", "p\n"),
+        ],
+    );
     let server = Server::start(base, CONFIG);
     (dir, server)
 }
@@ -475,4 +488,47 @@ fn pages_and_log_lines_are_httpds() {
         )),
         "{errors}"
     );
+}
+
+#[test]
+fn error_documents_local_and_text() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let a = server.addr();
+    assert_eq!(
+        get(a, "t3.test", "/nosuch"),
+        (404, "t3's own 404 page\n".into()),
+        "local ErrorDocument keeps the status"
+    );
+    assert_eq!(
+        get(a, "t3.test", "/private/p.txt"),
+        (403, "Go away, please".into()),
+        "text ErrorDocument"
+    );
+    assert_eq!(get(a, "t2.test", "/nosuch").0, 404);
+}
+
+#[test]
+fn a_broken_configuration_on_graceful_restart_keeps_the_old_one_serving() {
+    if !root() {
+        return;
+    }
+    let (dir, server) = setup();
+    let conf = dir.path().join("itkd.conf");
+    let good = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{good}\nFrobnicateWidgets on\n")).unwrap();
+    server.signal("USR1");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        get(server.addr(), "t1.test", "/"),
+        (200, "t1 index\n".into())
+    );
+    let log = server.error_log();
+    assert!(
+        log.contains("restart failed, keeping the running configuration"),
+        "{log}"
+    );
+    assert!(log.contains("Invalid command 'FrobnicateWidgets'"), "{log}");
 }
