@@ -532,3 +532,105 @@ fn a_broken_configuration_on_graceful_restart_keeps_the_old_one_serving() {
     );
     assert!(log.contains("Invalid command 'FrobnicateWidgets'"), "{log}");
 }
+
+#[test]
+fn static_file_semantics_end_to_end() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let a = server.addr();
+    let req = |extra: &str, method: &str, path: &str| {
+        raw(
+            a,
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: t1.test\r\n{extra}Connection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+    };
+    let full = req("", "GET", "/secret.txt");
+    assert!(full.starts_with("HTTP/1.1 200 "), "{full}");
+    let header = |resp: &str, name: &str| {
+        resp.lines()
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let etag = header(&full, "etag");
+    let modified = header(&full, "last-modified");
+    assert!(!etag.is_empty() && !modified.is_empty(), "{full}");
+    assert_eq!(header(&full, "accept-ranges"), "bytes");
+    let head = req("", "HEAD", "/secret.txt");
+    assert!(
+        head.starts_with("HTTP/1.1 200 ") && head.ends_with("\r\n\r\n"),
+        "HEAD has no body: {head:?}"
+    );
+    assert_eq!(header(&head, "content-length"), "10");
+    let ranged = req("Range: bytes=0-1\r\n", "GET", "/secret.txt");
+    assert!(ranged.starts_with("HTTP/1.1 206 "), "{ranged}");
+    assert_eq!(header(&ranged, "content-range"), "bytes 0-1/10");
+    assert!(ranged.ends_with("\r\n\r\nt1"), "{ranged}");
+    let unsatisfiable = req("Range: bytes=999-\r\n", "GET", "/secret.txt");
+    assert!(
+        unsatisfiable.starts_with("HTTP/1.1 416 "),
+        "{unsatisfiable}"
+    );
+    assert_eq!(header(&unsatisfiable, "content-range"), "bytes */10");
+    let not_modified = req(&format!("If-None-Match: {etag}\r\n"), "GET", "/secret.txt");
+    assert!(not_modified.starts_with("HTTP/1.1 304 "), "{not_modified}");
+    let since = req(
+        &format!("If-Modified-Since: {modified}\r\n"),
+        "GET",
+        "/secret.txt",
+    );
+    assert!(since.starts_with("HTTP/1.1 304 "), "{since}");
+    // A directory without its slash: 301 to the slashed URL on the Host asked for.
+    std::fs::create_dir_all(server.dir.join("t1/sub")).unwrap();
+    own_tree(&server.dir.join("t1/sub"), 20001, 21001);
+    let moved = req("", "GET", "/sub");
+    assert!(moved.starts_with("HTTP/1.1 301 "), "{moved}");
+    assert_eq!(header(&moved, "location"), "http://t1.test/sub/");
+    assert_eq!(
+        req("", "POST", "/secret.txt").split_whitespace().nth(1),
+        Some("405")
+    );
+}
+
+#[test]
+fn the_default_vhost_runs_as_user_and_group() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let mut conn = TcpStream::connect(server.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: unknown.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_response(&mut conn),
+        Some((200, "default site\n".into()))
+    );
+    let nobody = itkd_sys::users::user_by_name("nobody").unwrap();
+    let nogroup = itkd_sys::users::group_by_name("nogroup").unwrap();
+    let workers: Vec<(i32, String)> = descendants(server.pid())
+        .into_iter()
+        .filter(|(_, s)| {
+            status_field(s, "CapEff") == "0000000000000000"
+                && status_field(s, "Uid").starts_with(&nobody.uid.to_string())
+        })
+        .collect();
+    assert_eq!(workers.len(), 1, "the switched worker of the default vhost");
+    let status = &workers[0].1;
+    assert_eq!(
+        status_field(status, "Uid"),
+        format!("{0} {0} {0} {0}", nobody.uid)
+    );
+    assert_eq!(
+        status_field(status, "Gid"),
+        format!("{0} {0} {0} {0}", nogroup)
+    );
+}
