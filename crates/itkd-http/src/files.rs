@@ -249,7 +249,7 @@ fn listing(path: &Path, uri_path: &str, req: &FileRequest<'_>) -> Outcome {
         })
         .collect();
     names.sort();
-    let title = html_escape(uri_path);
+    let title = crate::errors::escape_html(uri_path);
     let mut html = format!(
         "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html>\n <head>\n  <title>Index of {title}</title>\n </head>\n <body>\n<h1>Index of {title}</h1>\n<ul>"
     );
@@ -260,7 +260,7 @@ fn listing(path: &Path, uri_path: &str, req: &FileRequest<'_>) -> Outcome {
         let href: String = percent_encoding::utf8_percent_encode(&name, HREF).to_string();
         html.push_str(&format!(
             "<li><a href=\"{href}\"> {}</a></li>\n",
-            html_escape(&name)
+            crate::errors::escape_html(&name)
         ));
     }
     html.push_str("</ul>\n</body></html>\n");
@@ -291,20 +291,6 @@ const HREF: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'>')
     .add(b'?')
     .add(b'\'');
-
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The media type for a file name: `ForceType`, else the last extension `AddType` or
 /// TypesConfig knows (mod_mime looks at every extension; the later one wins).

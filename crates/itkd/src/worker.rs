@@ -204,15 +204,7 @@ fn handle(
     // RFC 9112 §3.2: HTTP/1.1 without Host is a 400; HTTP/1.0 without Host goes to the
     // default vhost, as httpd does.
     if host.is_none() && req.version() == Version::HTTP_11 {
-        return Ok(error_response(
-            config,
-            None,
-            400,
-            req,
-            true,
-            None,
-            HeaderMap::new(),
-        ));
+        return Ok(page(config, None, 400, req, true));
     }
     let index =
         match config
@@ -250,27 +242,9 @@ fn handle(
                 Some(peer),
                 &format!("AH10244: invalid URI path ({})", req.uri().path()),
             );
-            return Ok(error_response(
-                config,
-                Some(server),
-                400,
-                req,
-                true,
-                None,
-                HeaderMap::new(),
-            ));
+            return Ok(page(config, Some(server), 400, req, true));
         }
-        Err(MapError::NotFound) => {
-            return Ok(error_response(
-                config,
-                Some(server),
-                404,
-                req,
-                false,
-                None,
-                HeaderMap::new(),
-            ))
-        }
+        Err(MapError::NotFound) => return Ok(page(config, Some(server), 404, req, false)),
     };
     let mapped = mapping::map(server, &uri_path);
     let dir = walk::dir_config(server, Some(&mapped.path), &uri_path);
@@ -292,15 +266,7 @@ fn handle(
                 Some(peer),
                 &e.to_string(),
             );
-            return Ok(error_response(
-                config,
-                Some(server),
-                500,
-                req,
-                true,
-                None,
-                HeaderMap::new(),
-            ));
+            return Ok(page(config, Some(server), 500, req, true));
         }
     };
 
@@ -325,15 +291,7 @@ fn handle(
                         Some(peer),
                         &format!("MaxClientsVhost reached for {name}:{port}, refusing client."),
                     );
-                    return Ok(error_response(
-                        config,
-                        Some(server),
-                        503,
-                        req,
-                        true,
-                        None,
-                        HeaderMap::new(),
-                    ));
+                    return Ok(page(config, Some(server), 503, req, true));
                 }
                 let creds =
                     Credentials::for_user(wanted.uid, wanted.gid, wanted.user_name.as_deref());
@@ -350,15 +308,7 @@ fn handle(
                             std::process::id()
                         ),
                     );
-                    return Ok(error_response(
-                        config,
-                        Some(server),
-                        500,
-                        req,
-                        true,
-                        None,
-                        HeaderMap::new(),
-                    ));
+                    return Ok(page(config, Some(server), 500, req, true));
                 }
                 st.identity = Some(wanted.clone());
                 st.server = Some(index);
@@ -524,6 +474,17 @@ fn build(
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     *response.headers_mut() = headers;
     response
+}
+
+/// httpd's page for `status`, nothing else attached.
+fn page<B>(
+    config: &ServerConfig,
+    server: Option<&Server>,
+    status: u16,
+    req: &Request<B>,
+    close: bool,
+) -> Response<ResponseBody> {
+    error_response(config, server, status, req, close, None, HeaderMap::new())
 }
 
 /// httpd's error page for `status`; `close` adds `Connection: close` (httpd closes after
