@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authz;
+pub mod cgi;
 pub mod errors;
 pub mod files;
 pub mod identity;
