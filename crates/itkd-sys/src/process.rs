@@ -217,6 +217,25 @@ fn verify(uid: u32, gid: u32, keep: &HashSet<Capability>) -> Result<()> {
     Ok(())
 }
 
+/// Closes every descriptor above 2 this process inherited, so nothing its starter left
+/// open (a shell's pipe, a test harness's sockets) reaches a pool child, a worker or a
+/// CGI script. Call first thing in the master, before anything of its own is opened.
+/// Returns how many were closed.
+pub fn close_inherited_fds() -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return 0;
+    };
+    // Collect first: the listing holds a descriptor of its own, gone once it is dropped.
+    let fds: Vec<i32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    fds.into_iter()
+        .filter(|&fd| nix::unistd::close(fd).is_ok())
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

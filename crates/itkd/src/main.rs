@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cgi;
 mod dump;
 mod logs;
 mod master;

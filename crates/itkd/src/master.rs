@@ -33,6 +33,9 @@ struct Generation {
 }
 
 pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
+    // Invariant: a worker holds nothing but its own; a CGI sees fds 0, 1, 2 only. What
+    // our starter left open must not travel down.
+    process::close_inherited_fds();
     let Some(config) = load_config(options) else {
         return ExitCode::FAILURE;
     };

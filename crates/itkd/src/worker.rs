@@ -69,7 +69,9 @@ pub fn run(
         keep_alive_timeout: shared.config.main.keep_alive_timeout,
         current: 0,
     }));
-    runtime.block_on(async {
+    // A LocalSet: the CGI runner spawns !Send tasks (stderr to the log) on this thread.
+    let local_set = tokio::task::LocalSet::new();
+    local_set.block_on(&runtime, async {
         if stream.set_nonblocking(true).is_err() {
             return 1;
         }
@@ -82,7 +84,9 @@ pub fn run(
             async move {
                 state.borrow_mut().busy = true;
                 let start = SystemTime::now();
-                let result = handle(shared, &state, &req, peer, local, board, slot);
+                let (parts, body) = req.into_parts();
+                let req = Request::from_parts(parts, ());
+                let result = handle(shared, &state, &req, body, peer, local, board, slot).await;
                 result.map(|mut response| {
                     access_log(shared, &state, &req, &response, peer, local, start);
                     // The body marks the connection idle again once hyper is done with it.
@@ -188,10 +192,12 @@ impl std::fmt::Display for CloseConnection {
 
 impl std::error::Error for CloseConnection {}
 
-fn handle(
+#[allow(clippy::too_many_arguments)]
+async fn handle(
     shared: &Shared,
     state: &RefCell<State>,
-    req: &Request<Incoming>,
+    req: &Request<()>,
+    body: Incoming,
     peer: SocketAddr,
     local: SocketAddr,
     board: &Scoreboard,
@@ -363,6 +369,28 @@ fn handle(
             HeaderMap::new(),
             now,
         ));
+    }
+    // CGI: ScriptAlias, or the cgi-script handler by SetHandler/AddHandler (ExecCGI).
+    let split = itkd_http::cgi::split_path_info(&mapped.path, &mapped.root);
+    let handler = if mapped.script {
+        Some("cgi-script".to_owned())
+    } else {
+        split.as_ref().and_then(|(file, _)| handler_of(file, &dir))
+    };
+    if handler.as_deref() == Some("cgi-script") {
+        let ctx = CgiContext {
+            shared,
+            state,
+            server,
+            dir: &dir,
+            req,
+            peer,
+            local,
+            index,
+            host: host.as_deref(),
+            now,
+        };
+        return Ok(run_cgi(ctx, &mapped, split, body).await);
     }
     let host_for_redirect = host.clone().unwrap_or_else(|| server_name.clone());
     let file_req = FileRequest {
@@ -562,6 +590,236 @@ fn error_response<B>(
     build(config, status, headers, ResponseBody::from(body))
 }
 
+/// The handler for a file: `SetHandler`, else the last `AddHandler` of one of its
+/// extensions (mod_mime), minus `RemoveHandler`.
+fn handler_of(file: &std::path::Path, dir: &DirConfig) -> Option<String> {
+    if let Some(set) = &dir.set_handler {
+        return set.clone();
+    }
+    let name = file.file_name()?.to_string_lossy().to_ascii_lowercase();
+    let mut found = None;
+    for ext in name.split('.').skip(1) {
+        if dir.removed_handlers.iter().any(|r| r == ext) {
+            continue;
+        }
+        if let Some((_, h)) = dir.handlers.iter().rev().find(|(e, _)| e == ext) {
+            found = Some(h.clone());
+        }
+    }
+    found
+}
+
+/// What a CGI request needs of the request being handled.
+struct CgiContext<'a> {
+    shared: &'a Shared,
+    state: &'a RefCell<State>,
+    server: &'a Server,
+    dir: &'a DirConfig,
+    req: &'a Request<()>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    index: usize,
+    host: Option<&'a str>,
+    now: SystemTime,
+}
+
+/// httpd 2.4.54+'s default LimitRequestBody: 1 GiB.
+const DEFAULT_LIMIT_REQUEST_BODY: u64 = 1 << 30;
+
+async fn run_cgi(
+    c: CgiContext<'_>,
+    mapped: &mapping::Mapped,
+    split: Option<(std::path::PathBuf, String)>,
+    body: Incoming,
+) -> Response<ResponseBody> {
+    let config = &c.shared.config;
+    let log = |status: u16, message: &str| {
+        log_error(c.state, c.index, "cgi", Level::Error, Some(c.peer), message);
+        document_or_page(
+            config,
+            c.server,
+            c.dir,
+            status,
+            c.req,
+            HeaderMap::new(),
+            c.now,
+        )
+    };
+    if !mapped.script
+        && !c
+            .dir
+            .effective_options()
+            .contains(itkd_config::dirconf::OptionSet::EXEC_CGI)
+    {
+        return log(
+            403,
+            &format!(
+                "AH02809: Options ExecCGI is off in this directory: {}",
+                mapped.path.display()
+            ),
+        );
+    }
+    let Some((script, path_info)) = split else {
+        return log(
+            404,
+            &format!(
+                "AH02811: script not found or unable to stat: {}",
+                mapped.path.display()
+            ),
+        );
+    };
+    let limit = c
+        .dir
+        .limit_request_body
+        .unwrap_or(DEFAULT_LIMIT_REQUEST_BODY);
+    let chunked = c.req.headers().get(header::TRANSFER_ENCODING).is_some();
+    let content_length: Option<u64> = if chunked {
+        None
+    } else {
+        c.req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    };
+    if limit != 0 && content_length.is_some_and(|n| n > limit) {
+        return page(config, Some(c.server), 413, c.req, true);
+    }
+    let (host_name, host_port) = c.host.map(split_host).unwrap_or_default();
+    let server_name = if host_name.is_empty() {
+        c.server.server_name.clone().unwrap_or_default()
+    } else {
+        host_name
+    };
+    let script_name = mapped
+        .uri_path
+        .strip_suffix(path_info.as_str())
+        .unwrap_or(&mapped.uri_path)
+        .to_owned();
+    let path_translated = (!path_info.is_empty()).then(|| mapping::map(c.server, &path_info).path);
+    let banner = errors::server_banner(
+        config.server_tokens,
+        "itkd",
+        env!("CARGO_PKG_VERSION"),
+        "Unix",
+        &[],
+    );
+    let protocol = if c.req.version() == Version::HTTP_10 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    };
+    let request_uri = c.req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let env = itkd_http::cgi::environment(&itkd_http::cgi::CgiRequest {
+        method: c.req.method().as_str(),
+        request_uri,
+        query: c.req.uri().query(),
+        protocol,
+        headers: c.req.headers(),
+        remote: c.peer,
+        local: c.local,
+        server_name: &server_name,
+        server_port: host_port
+            .or(c.server.server_name_port)
+            .unwrap_or(c.local.port()),
+        server_admin: c.server.server_admin.as_deref(),
+        server_software: &banner,
+        document_root: &c.server.document_root,
+        script_filename: &script,
+        script_name: &script_name,
+        path_info: &path_info,
+        path_translated,
+        https: false,
+        redirect: None,
+        content_length,
+        extra: &[],
+    });
+    let error_file = {
+        let st = c.state.borrow();
+        st.logs.servers.first().and_then(|l| l.error.clone())
+    };
+    let peer = c.peer;
+    let stderr_line = move |line: &str| {
+        if let Some(file) = &error_file {
+            logs::write_error(file, "cgi", Level::Error, Some(peer), line);
+        }
+    };
+    match crate::cgi::run(
+        &script,
+        env,
+        body,
+        Some(limit),
+        c.server.timeout,
+        stderr_line,
+    )
+    .await
+    {
+        crate::cgi::CgiResult::Error {
+            status,
+            log: message,
+        } => {
+            log_error(
+                c.state,
+                c.index,
+                "cgi",
+                Level::Error,
+                Some(c.peer),
+                &message,
+            );
+            if status == 413 {
+                return page(config, Some(c.server), 413, c.req, true);
+            }
+            document_or_page(
+                config,
+                c.server,
+                c.dir,
+                status,
+                c.req,
+                HeaderMap::new(),
+                c.now,
+            )
+        }
+        crate::cgi::CgiResult::Head { head, output } => {
+            if let Some(target) = head.local_redirect {
+                // RFC 3875 §6.2.2: a local redirect is served as if requested.
+                drop(output);
+                let path = target.split('?').next().unwrap_or("/");
+                let Ok(uri) = mapping::normalize(path, c.server.allow_encoded_slashes) else {
+                    return page(config, Some(c.server), 500, c.req, true);
+                };
+                let mapped = mapping::map(c.server, &uri);
+                let inner = walk::dir_config(c.server, Some(&mapped.path), &uri);
+                let get = FileRequest {
+                    method: "GET",
+                    headers: &HeaderMap::new(),
+                    query: None,
+                    scheme: "http",
+                    host: "",
+                    now: c.now,
+                };
+                return match files::serve(&mapped, &inner, &config.mime_types, &get) {
+                    Outcome::Response {
+                        status,
+                        headers,
+                        body,
+                    } => build(config, status, headers, ResponseBody::from(body)),
+                    Outcome::Error {
+                        status, headers, ..
+                    } => document_or_page(config, c.server, &inner, status, c.req, headers, c.now),
+                };
+            }
+            let mut response = build(
+                config,
+                head.status,
+                head.headers,
+                ResponseBody::from(Body::Empty),
+            );
+            response.body_mut().cgi = Some(output);
+            response
+        }
+    }
+}
+
 /// An error after the per-directory configuration is known: its `ErrorDocument` if one
 /// is set for `status` (a message, a local URL served with the error status, or a
 /// remote URL redirected to with 302), else httpd's page.
@@ -747,6 +1005,8 @@ pub struct ResponseBody {
     started: bool,
     /// The connection's state, marked idle when the body is done (dropped).
     state: Option<Rc<RefCell<State>>>,
+    /// A CGI script's output, streamed as it comes.
+    cgi: Option<Box<crate::cgi::CgiOutput>>,
 }
 
 impl From<Body> for ResponseBody {
@@ -755,6 +1015,7 @@ impl From<Body> for ResponseBody {
             body,
             started: false,
             state: None,
+            cgi: None,
         }
     }
 }
@@ -783,6 +1044,11 @@ impl http_body::Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         use std::io::{Read, Seek, SeekFrom};
         let this = self.get_mut();
+        if let Some(output) = &mut this.cgi {
+            return output
+                .poll_chunk(_cx)
+                .map(|chunk| chunk.map(|r| r.map(Frame::data)));
+        }
         match &mut this.body {
             Body::Empty => Poll::Ready(None),
             Body::Bytes(b) => {
@@ -818,6 +1084,9 @@ impl http_body::Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
+        if self.cgi.is_some() {
+            return false;
+        }
         match &self.body {
             Body::Empty => true,
             Body::Bytes(b) => b.is_empty(),

@@ -175,8 +175,20 @@ fn the_worker_has_exactly_the_tenants_identity_and_nothing_else() {
         .filter_map(|e| std::fs::read_link(e.path()).ok())
         .map(|t| t.to_string_lossy().into_owned())
         .collect();
-    let sockets = fds.iter().filter(|t| t.starts_with("socket:")).count();
-    assert_eq!(sockets, 1, "only the client socket, no listener: {fds:?}");
+    // TCP sockets only (tokio's signal driver holds a Unix socketpair of its own): one,
+    // the client's, and no listener among them.
+    let tcp = tcp_socket_states();
+    let is_tcp = |t: &String, want: Option<&str>| {
+        tcp.iter().any(|(inode, state)| {
+            *t == format!("socket:[{inode}]") && want.is_none_or(|w| w == state)
+        })
+    };
+    let mine: Vec<&String> = fds.iter().filter(|t| is_tcp(t, None)).collect();
+    assert_eq!(mine.len(), 1, "only the client's TCP socket: {fds:?}");
+    assert!(
+        !is_tcp(mine[0], Some("0A")),
+        "the worker's TCP socket is not a listener"
+    );
     let t1_log = dir
         .path()
         .join("t1.error.log")
@@ -633,4 +645,23 @@ fn the_default_vhost_runs_as_user_and_group() {
         status_field(status, "Gid"),
         format!("{0} {0} {0} {0}", nogroup)
     );
+}
+
+/// (inode, state) of every TCP socket on the machine (/proc/net/tcp and tcp6); state 0A
+/// is LISTEN.
+fn tcp_socket_states() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() > 9 {
+                out.push((cols[9].to_owned(), cols[3].to_owned()));
+            }
+        }
+    }
+    out
 }

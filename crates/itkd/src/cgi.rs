@@ -1,0 +1,200 @@
+//! Running a CGI script in the worker, which already is the tenant: no suexec, no
+//! wrapper. mod_cgi's behaviour: the body goes to stdin, stdout's header block becomes
+//! the response head, stderr lines go to the vhost's error log, a script that says
+//! nothing within Timeout is killed (504), one that says something malformed is a 500.
+//!
+//! The script inherits exactly fds 0, 1 and 2: everything else this process holds is
+//! close-on-exec (Rust opens every file and socket so).
+
+use std::path::Path;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use itkd_http::cgi::{self, CgiHead};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// What running the script gave.
+pub enum CgiResult {
+    /// The header block and the rest of stdout, still streaming.
+    Head {
+        head: CgiHead,
+        output: Box<CgiOutput>,
+    },
+    /// An HTTP error, with the error-log line httpd writes.
+    Error { status: u16, log: String },
+}
+
+/// The script's stdout after its header block; owns the child, which is killed if the
+/// client goes away before the end (no orphan script).
+pub struct CgiOutput {
+    pending: Bytes,
+    stdout: ChildStdout,
+    _child: Child,
+    done: bool,
+}
+
+impl CgiOutput {
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<std::io::Result<Bytes>>> {
+        if !self.pending.is_empty() {
+            return Poll::Ready(Some(Ok(std::mem::take(&mut self.pending))));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut read = ReadBuf::new(&mut buf);
+        match Pin::new(&mut self.stdout).poll_read(cx, &mut read) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Ok(())) => {
+                let n = read.filled().len();
+                if n == 0 {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+                buf.truncate(n);
+                Poll::Ready(Some(Ok(Bytes::from(buf))))
+            }
+        }
+    }
+}
+
+/// Runs `script` with `env` and the request `body` (at most `limit` bytes; more is a 413
+/// and the script is stopped), waiting at most `timeout` for each read of its output
+/// head. `stderr_line` receives every line the script writes to stderr.
+pub async fn run(
+    script: &Path,
+    env: Vec<(String, String)>,
+    body: Incoming,
+    limit: Option<u64>,
+    timeout: Duration,
+    stderr_line: impl Fn(&str) + 'static,
+) -> CgiResult {
+    let dir = script.parent().unwrap_or(Path::new("/"));
+    let spawned = Command::new(script)
+        .env_clear()
+        .envs(env)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            return CgiResult::Error {
+                status: 500,
+                log: format!(
+                    "({}){e}: AH01241: exec of '{}' failed",
+                    e.raw_os_error().unwrap_or(0),
+                    script.display()
+                ),
+            }
+        }
+    };
+    let (Some(mut stdin), Some(mut stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return CgiResult::Error {
+            status: 500,
+            log: "could not connect to the script's pipes".to_owned(),
+        };
+    };
+    // stderr → error log, line by line, for as long as the script writes.
+    let script_name = script.display().to_string();
+    tokio::task::spawn_local(async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            stderr_line(&format!("AH01215: {line}: {script_name}"));
+        }
+    });
+
+    // The body is fed while the head is read: a script may answer before it has read
+    // all of its input, and a full pipe must not deadlock either side.
+    let feed = async move {
+        let mut body = body;
+        let mut total: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return Ok(()) };
+            if let Ok(data) = frame.into_data() {
+                total += data.len() as u64;
+                if limit.is_some_and(|l| l != 0 && total > l) {
+                    return Err(413u16);
+                }
+                if stdin.write_all(&data).await.is_err() {
+                    // The script stopped reading: what it says is still its answer.
+                    return Ok(());
+                }
+            }
+        }
+        drop(stdin);
+        Ok(())
+    };
+    let read_head = async {
+        let mut buf = BytesMut::with_capacity(8192);
+        loop {
+            match cgi::parse_head(&buf) {
+                Ok(Some((head, start))) => return Ok((head, buf.split_off(start).freeze())),
+                Ok(None) => {}
+                Err(why) => {
+                    return Err((
+                        500u16,
+                        format!("malformed header from script '{}': {why}", script.display()),
+                    ))
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            match tokio::time::timeout(timeout, stdout.read(&mut chunk)).await {
+                Err(_) => {
+                    return Err((
+                        504,
+                        "AH01220: Timeout waiting for output from CGI script ".to_owned()
+                            + &script.display().to_string(),
+                    ))
+                }
+                Ok(Ok(0)) => {
+                    return Err((
+                        500,
+                        format!(
+                            "AH01215: End of script output before headers: {}",
+                            script.display()
+                        ),
+                    ))
+                }
+                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                Ok(Err(e)) => {
+                    return Err((
+                        500,
+                        format!("reading from script '{}': {e}", script.display()),
+                    ))
+                }
+            }
+        }
+    };
+    let (fed, head) = tokio::join!(feed, read_head);
+    if let Err(status) = fed {
+        return CgiResult::Error {
+            status,
+            log: "AH01225: Error reading request entity data".to_owned(),
+        };
+    }
+    match head {
+        Ok((head, pending)) => CgiResult::Head {
+            head,
+            output: Box::new(CgiOutput {
+                pending,
+                stdout,
+                _child: child,
+                done: false,
+            }),
+        },
+        Err((status, log)) => CgiResult::Error { status, log },
+    }
+}
