@@ -377,6 +377,34 @@ async fn handle(
     } else {
         split.as_ref().and_then(|(file, _)| handler_of(file, &dir))
     };
+    let media_type = split
+        .as_ref()
+        .and_then(|(file, _)| file.file_name())
+        .and_then(|n| files::content_type(&n.to_string_lossy(), &dir, &config.mime_types));
+    let action = dir
+        .actions
+        .iter()
+        .rev()
+        .find(|a| {
+            handler.as_deref() == Some(a.trigger.as_str())
+                || media_type.as_deref() == Some(a.trigger.as_str())
+        })
+        .cloned();
+    if let Some(action) = action.filter(|_| !mapped.script) {
+        let ctx = CgiContext {
+            shared,
+            state,
+            server,
+            dir: &dir,
+            req,
+            peer,
+            local,
+            index,
+            host: host.as_deref(),
+            now,
+        };
+        return Ok(run_action(ctx, &mapped, split, &action, body).await);
+    }
     if handler.as_deref() == Some("cgi-script") {
         let ctx = CgiContext {
             shared,
@@ -668,6 +696,92 @@ async fn run_cgi(
             ),
         );
     };
+    let script_name = mapped
+        .uri_path
+        .strip_suffix(path_info.as_str())
+        .unwrap_or(&mapped.uri_path)
+        .to_owned();
+    let path_translated = (!path_info.is_empty()).then(|| mapping::map(c.server, &path_info).path);
+    let invocation = Invocation {
+        script,
+        script_name,
+        path_info,
+        path_translated,
+        redirect: None,
+    };
+    exec_cgi(c, invocation, body).await
+}
+
+/// Which script runs, and the CGI variables that say how it was reached.
+struct Invocation {
+    script: std::path::PathBuf,
+    script_name: String,
+    path_info: String,
+    path_translated: Option<std::path::PathBuf>,
+    /// Reached through `Action`: REDIRECT_STATUS and REDIRECT_URL.
+    redirect: Option<(u16, String)>,
+}
+
+/// `Action handler-or-type /script-url [virtual]`: the file's handler (or media type)
+/// names a CGI that handles it. The script sees the file as PATH_INFO/PATH_TRANSLATED
+/// and REDIRECT_STATUS=200, as php-cgi's `cgi.force_redirect` wants (httpd's mod_actions).
+async fn run_action(
+    c: CgiContext<'_>,
+    mapped: &mapping::Mapped,
+    split: Option<(std::path::PathBuf, String)>,
+    action: &itkd_config::dirconf::Action,
+    body: Incoming,
+) -> Response<ResponseBody> {
+    let config = &c.shared.config;
+    if split.is_none() && !action.is_virtual {
+        log_error(
+            c.state,
+            c.index,
+            "core",
+            Level::Error,
+            Some(c.peer),
+            &format!("AH00128: File does not exist: {}", mapped.path.display()),
+        );
+        return document_or_page(config, c.server, c.dir, 404, c.req, HeaderMap::new(), c.now);
+    }
+    let target = action.script.split('?').next().unwrap_or(&action.script);
+    let script = mapping::normalize(target, c.server.allow_encoded_slashes)
+        .ok()
+        .map(|uri| mapping::map(c.server, &uri))
+        .and_then(|m| itkd_http::cgi::split_path_info(&m.path, &m.root));
+    let Some((script, _)) = script else {
+        log_error(
+            c.state,
+            c.index,
+            "actions",
+            Level::Error,
+            Some(c.peer),
+            &format!(
+                "AH00128: File does not exist: action script {}",
+                action.script
+            ),
+        );
+        return document_or_page(config, c.server, c.dir, 404, c.req, HeaderMap::new(), c.now);
+    };
+    let invocation = Invocation {
+        script,
+        script_name: target.to_owned(),
+        path_info: mapped.uri_path.clone(),
+        path_translated: Some(mapped.path.clone()),
+        redirect: Some((200, mapped.uri_path.clone())),
+    };
+    exec_cgi(c, invocation, body).await
+}
+
+async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Response<ResponseBody> {
+    let config = &c.shared.config;
+    let Invocation {
+        script,
+        script_name,
+        path_info,
+        path_translated,
+        redirect,
+    } = inv;
     let limit = c
         .dir
         .limit_request_body
@@ -691,12 +805,6 @@ async fn run_cgi(
     } else {
         host_name
     };
-    let script_name = mapped
-        .uri_path
-        .strip_suffix(path_info.as_str())
-        .unwrap_or(&mapped.uri_path)
-        .to_owned();
-    let path_translated = (!path_info.is_empty()).then(|| mapping::map(c.server, &path_info).path);
     let banner = errors::server_banner(
         config.server_tokens,
         "itkd",
@@ -730,7 +838,9 @@ async fn run_cgi(
         path_info: &path_info,
         path_translated,
         https: false,
-        redirect: None,
+        redirect: redirect
+            .as_ref()
+            .map(|(status, url)| (*status, url.as_str())),
         content_length,
         extra: &[],
     });

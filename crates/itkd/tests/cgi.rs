@@ -324,3 +324,127 @@ fn misbehaving_scripts_get_httpds_statuses_and_leave_nothing_behind() {
     );
     assert_eq!(get(a, "t2.test", "/").0, 200, "the server goes on");
 }
+
+const PHP_CONFIG: &str = "\
+Listen 127.0.0.1:PORT
+User nobody
+Group nogroup
+ServerName main.test
+DocumentRoot DIR/www
+ErrorLog DIR/error.log
+PidFile DIR/itkd.pid
+StartServers 3
+ScriptAlias /cgi-bin/ /usr/lib/cgi-bin/
+<Directory /usr/lib/cgi-bin>
+    Require all granted
+</Directory>
+<Directory DIR>
+    Require all granted
+</Directory>
+Action application/x-httpd-php /cgi-bin/php
+AddHandler application/x-httpd-php .php
+<VirtualHost 127.0.0.1:PORT>
+    ServerName t1.test
+    DocumentRoot DIR/t1
+    AssignUserID #20001 #21001
+</VirtualHost>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName t2.test
+    DocumentRoot DIR/t2
+    AssignUserID #20002 #21002
+</VirtualHost>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName t3.test
+    DocumentRoot DIR/t3
+    AssignUserID #20003 #21003
+</VirtualHost>
+";
+
+fn php_present() -> bool {
+    if std::path::Path::new("/usr/lib/cgi-bin/php").exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("ITKD_REQUIRE_APACHE").is_none(),
+        "Debian's php-cgi is required (scripts/test installs it)"
+    );
+    eprintln!("skipped: php-cgi is not installed");
+    false
+}
+
+#[test]
+fn php_through_php_cgi_runs_as_each_tenant() {
+    if !root() || !php_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(base.join("www")).unwrap();
+    let files: &[(&str, &str)] = &[
+        ("uid.php", "<?php echo posix_getuid(), ' ', posix_getgid(), \"\\n\"; ?>"),
+        ("form.php", "<?php echo $_SERVER['REQUEST_METHOD'], ' ', $_POST['name'] ?? '-', ' ', $_GET['q'] ?? '-'; ?>"),
+        ("go.php", "<?php header('Location: http://t1.test/landed.html'); ?>"),
+        ("info.php", "<?php phpinfo(); ?>"),
+    ];
+    for n in 1..=3 {
+        tenant(base, n, files);
+    }
+    let server = Server::start(base, PHP_CONFIG);
+    let port = server.port;
+    for n in 1..=3u32 {
+        let url = format!("http://127.0.0.1:{port}/uid.php");
+        let (code, body) = curl(&["-H", &format!("Host: t{n}.test"), &url]);
+        assert_eq!(
+            (code.as_str(), String::from_utf8_lossy(&body).trim()),
+            ("200", format!("{} {}", 20000 + n, 21000 + n).as_str())
+        );
+    }
+    let form = format!("http://127.0.0.1:{port}/form.php?q=x");
+    let (code, body) = curl(&["-H", "Host: t2.test", "-d", "name=zed", &form]);
+    assert_eq!(
+        (code.as_str(), String::from_utf8_lossy(&body).as_ref()),
+        ("200", "POST zed x")
+    );
+    let go = format!("http://127.0.0.1:{port}/go.php");
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "-H",
+            "Host: t1.test",
+            &go,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "302 http://t1.test/landed.html"
+    );
+    let info = format!("http://127.0.0.1:{port}/info.php");
+    let (code, body) = curl(&["-H", "Host: t3.test", &info]);
+    assert_eq!(code, "200");
+    assert!(
+        String::from_utf8_lossy(&body).contains("PHP Version"),
+        "phpinfo renders"
+    );
+    // A .php that does not exist is a 404, not a php-cgi error page.
+    assert_eq!(
+        curl(&[
+            "-H",
+            "Host: t1.test",
+            &format!("http://127.0.0.1:{port}/nosuch.php")
+        ])
+        .0,
+        "404"
+    );
+    assert!(
+        wait_until_gone(20001) && wait_until_gone(20002) && wait_until_gone(20003),
+        "no php-cgi left running"
+    );
+}
