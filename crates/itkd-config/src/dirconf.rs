@@ -176,6 +176,40 @@ pub struct DirConfig {
     pub limit_request_body: Option<u64>,
     pub server_signature: Option<ServerSignature>,
     pub hostname_lookups: Option<bool>,
+    /// `SetEnv`, `PassEnv`, `UnsetEnv`, in order (outer sections first).
+    pub env: Vec<EnvOp>,
+}
+
+/// One mod_env directive's effect on the request environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvOp {
+    Set(String, String),
+    /// From the server's own environment at start, if set there.
+    Pass(String),
+    Unset(String),
+}
+
+impl EnvOp {
+    /// Applies `ops` in order; `process` looks variables up for `PassEnv`.
+    pub fn apply(ops: &[EnvOp], process: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = Vec::new();
+        for op in ops {
+            match op {
+                EnvOp::Set(k, v) => {
+                    env.retain(|(n, _)| n != k);
+                    env.push((k.clone(), v.clone()));
+                }
+                EnvOp::Pass(k) => {
+                    if let Some(v) = process(k) {
+                        env.retain(|(n, _)| n != k);
+                        env.push((k.clone(), v));
+                    }
+                }
+                EnvOp::Unset(k) => env.retain(|(n, _)| n != k),
+            }
+        }
+        env
+    }
 }
 
 /// `ServerSignature`.
@@ -228,6 +262,7 @@ impl DirConfig {
             limit_request_body: pick(&self.limit_request_body, &inner.limit_request_body),
             server_signature: pick(&self.server_signature, &inner.server_signature),
             hostname_lookups: pick(&self.hostname_lookups, &inner.hostname_lookups),
+            env: concat(&self.env, &inner.env),
         }
     }
 

@@ -267,6 +267,10 @@ pub static DIRECTIVES: &[Spec] = &[
     no_effect("ReadmeName", "autoindex", ANY, Some(O::Indexes), INDEX_DECORATION),
     // mod_dir
     spec("DirectoryIndex", "dir", ANY, Some(O::Indexes), "disabled | local-url [local-url] ..."),
+    // mod_env
+    spec("PassEnv", "env", ANY, Some(O::FileInfo), "env-variable [env-variable] ..."),
+    spec("SetEnv", "env", ANY, Some(O::FileInfo), "env-variable [value]"),
+    spec("UnsetEnv", "env", ANY, Some(O::FileInfo), "env-variable [env-variable] ..."),
     // mod_log_config
     spec("CustomLog", "log_config", SERVER, None, "file|pipe format|nickname [env=[!]var|expr=expr]"),
     spec("LogFormat", "log_config", SERVER, None, "format|nickname [nickname]"),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use apacheconf::{Diagnostic, Directive, Parsed, Span};
 
 use crate::dirconf::{
-    Action, DirConfig, ErrorDocument, OptionSet, OptionsSetting, Overrides, Redirect, Section,
-    SectionKind, SectionPattern, ServerSignature,
+    Action, DirConfig, EnvOp, ErrorDocument, OptionSet, OptionsSetting, Overrides, Redirect,
+    Section, SectionKind, SectionPattern, ServerSignature,
 };
 use crate::directives::{self, Contexts, Override, Spec, Support};
 use crate::expr::StringExpr;
@@ -1002,6 +1002,19 @@ impl Loader<'_> {
                         Ok(n) => dir.nice = i32::try_from(n).ok(),
                         Err(_) => self.error(d, format!("NiceValue must be a number, not '{arg}'")),
                     }
+                }
+            }
+            "setenv" => match d.args.as_slice() {
+                [k] => dir.env.push(EnvOp::Set(k.clone(), String::new())),
+                [k, v] => dir.env.push(EnvOp::Set(k.clone(), v.clone())),
+                _ => self.error(d, "SetEnv takes one or two arguments"),
+            },
+            "passenv" | "unsetenv" => {
+                if d.args.is_empty() {
+                    return self.error(d, format!("{} requires at least one argument", d.name));
+                }
+                for k in &d.args {
+                    dir.env.push(if lower == "passenv" { EnvOp::Pass(k.clone()) } else { EnvOp::Unset(k.clone()) });
                 }
             }
             "requestreadtimeout" => {

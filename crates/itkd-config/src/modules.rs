@@ -33,6 +33,7 @@ const PROVIDED: &[&str] = &[
     "authz_host",
     "autoindex",
     "dir",
+    "env",
     "mime",
 ];
 

@@ -254,6 +254,8 @@ async fn handle(
     };
     let mapped = mapping::map(server, &uri_path);
     let dir = walk::dir_config(server, Some(&mapped.path), &uri_path);
+    // mod_env: SetEnv/PassEnv/UnsetEnv of the merged sections, for CGI, Require env, %{X}e.
+    let request_env = itkd_config::dirconf::EnvOp::apply(&dir.env, |k| std::env::var(k).ok());
     let server_name = server.server_name.clone().unwrap_or_default();
     let ctx = ExprContext {
         http_host: host.as_deref(),
@@ -346,7 +348,7 @@ async fn handle(
         ip: peer.ip(),
         local_ip: local.ip(),
         method: req.method().as_str(),
-        env: &[],
+        env: &request_env,
     };
     if !authz::allowed(dir.require.as_ref(), &client) {
         log_error(
@@ -402,6 +404,7 @@ async fn handle(
             index,
             host: host.as_deref(),
             now,
+            env: &request_env,
         };
         return Ok(run_action(ctx, &mapped, split, &action, body).await);
     }
@@ -417,6 +420,7 @@ async fn handle(
             index,
             host: host.as_deref(),
             now,
+            env: &request_env,
         };
         return Ok(run_cgi(ctx, &mapped, split, body).await);
     }
@@ -649,6 +653,7 @@ struct CgiContext<'a> {
     index: usize,
     host: Option<&'a str>,
     now: SystemTime,
+    env: &'a [(String, String)],
 }
 
 /// httpd 2.4.54+'s default LimitRequestBody: 1 GiB.
@@ -842,7 +847,7 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
             .as_ref()
             .map(|(status, url)| (*status, url.as_str())),
         content_length,
-        extra: &[],
+        extra: c.env,
     });
     let error_file = {
         let st = c.state.borrow();

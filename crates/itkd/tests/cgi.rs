@@ -31,6 +31,10 @@ MinSpareServers 2
     AssignUserID #20001 #21001
     NiceValue 4
     LimitRequestBody 65536
+    SetEnv GREETING \"hello there\"
+    SetEnv DROPME x
+    UnsetEnv DROPME
+    PassEnv HOME
 </VirtualHost>
 <VirtualHost 127.0.0.1:PORT>
     ServerName t2.test
@@ -52,8 +56,7 @@ MinSpareServers 2
 
 const ID: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\necho \"$(id -u) $(id -g) $(id -G) $(cut -d' ' -f19 /proc/self/stat)\"\nexec ls /proc/self/fd\n";
 const ECHO: &str = "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\n\\n'\nexec cat\n";
-const ENV: &str =
-    "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\necho \"len=${CONTENT_LENGTH-unset}\"\n";
+const ENV: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\necho \"len=${CONTENT_LENGTH-unset}\"\necho \"greeting=${GREETING-unset} dropme=${DROPME-unset} home=${HOME-unset} proxy=${HTTP_PROXY-unset}\"\n";
 const BAD: &str = "#!/bin/sh\necho 'this is no header'\necho\necho body\n";
 const SILENT: &str = "#!/bin/sh\nexit 0\n";
 const HANG: &str = "#!/bin/sh\nexec sleep 30\n";
@@ -247,8 +250,24 @@ fn request_bodies_reach_the_script_byte_for_byte() {
     }
     // CONTENT_LENGTH: set with Content-Length, unset for chunked, as httpd does.
     let env_url = format!("http://127.0.0.1:{}/cgi-bin/env", server.port);
-    let (_, body) = curl(&["-H", "Host: t1.test", "--data-binary", "abc", &env_url]);
-    assert_eq!(String::from_utf8_lossy(&body).trim(), "len=3");
+    let (_, body) = curl(&[
+        "-H",
+        "Host: t1.test",
+        "-H",
+        "Proxy: http://evil/",
+        "--data-binary",
+        "abc",
+        &env_url,
+    ]);
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("len=3"));
+    // SetEnv, UnsetEnv, PassEnv (the server's own HOME), and no HTTP_PROXY (httpoxy).
+    let home = std::env::var("HOME").unwrap_or_else(|_| "unset".to_owned());
+    assert_eq!(
+        lines.next(),
+        Some(format!("greeting=hello there dropme=unset home={home} proxy=unset").as_str())
+    );
     let (_, body) = curl(&[
         "-H",
         "Host: t1.test",
@@ -258,7 +277,10 @@ fn request_bodies_reach_the_script_byte_for_byte() {
         "abc",
         &env_url,
     ]);
-    assert_eq!(String::from_utf8_lossy(&body).trim(), "len=unset");
+    assert_eq!(
+        String::from_utf8_lossy(&body).lines().next(),
+        Some("len=unset")
+    );
     // Over LimitRequestBody 65536: 413, by length before the script runs, and chunked.
     let big = dir.path().join("big");
     std::fs::write(&big, vec![b'x'; 70000]).unwrap();
