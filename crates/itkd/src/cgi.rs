@@ -19,6 +19,9 @@ use itkd_http::cgi::{self, CgiHead};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::process::{Child, ChildStdout, Command};
 
+/// How much of a script's output is kept while its input is still being fed.
+const MAX_BUFFERED: usize = 64 << 20;
+
 /// What running the script gave.
 pub enum CgiResult {
     /// The header block and the rest of stdout, still streaming.
@@ -137,30 +140,25 @@ pub async fn run(
         drop(stdin);
         Ok(())
     };
-    let read_head = async {
-        let mut buf = BytesMut::with_capacity(8192);
-        loop {
-            match cgi::parse_head(&buf) {
-                Ok(Some((head, start))) => return Ok((head, buf.split_off(start).freeze())),
-                Ok(None) => {}
-                Err(why) => {
-                    return Err((
-                        500u16,
-                        format!("malformed header from script '{}': {why}", script.display()),
-                    ))
-                }
+    // Read the script's output while its input is fed, keeping what it says until the
+    // body is in: a script that echoes as it reads (cat) must not fill its pipe and stall
+    // the feed, and an over-long body must still be a 413 before any response goes out.
+    let mut feed = std::pin::pin!(feed);
+    let mut fed: Option<Result<(), u16>> = None;
+    let mut buf = BytesMut::with_capacity(8192);
+    let mut eof = false;
+    let head = loop {
+        if let Some(result) = fed {
+            if let Err(status) = result {
+                return CgiResult::Error {
+                    status,
+                    log: "AH01225: Error reading request entity data".to_owned(),
+                };
             }
-            let mut chunk = [0u8; 8192];
-            match tokio::time::timeout(timeout, stdout.read(&mut chunk)).await {
-                Err(_) => {
-                    return Err((
-                        504,
-                        "AH01220: Timeout waiting for output from CGI script ".to_owned()
-                            + &script.display().to_string(),
-                    ))
-                }
-                Ok(Ok(0)) => {
-                    return Err((
+            match cgi::parse_head(&buf) {
+                Ok(Some((head, start))) => break Ok((head, buf.split_off(start).freeze())),
+                Ok(None) if eof => {
+                    break Err((
                         500,
                         format!(
                             "AH01215: End of script output before headers: {}",
@@ -168,23 +166,37 @@ pub async fn run(
                         ),
                     ))
                 }
-                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-                Ok(Err(e)) => {
-                    return Err((
+                Ok(None) => {}
+                Err(why) => {
+                    break Err((
                         500,
-                        format!("reading from script '{}': {e}", script.display()),
+                        format!("malformed header from script '{}': {why}", script.display()),
                     ))
                 }
             }
         }
+        if buf.len() > MAX_BUFFERED {
+            break Err((
+                500,
+                format!(
+                    "script '{}' wrote more than {MAX_BUFFERED} bytes before reading its input",
+                    script.display()
+                ),
+            ));
+        }
+        let mut chunk = [0u8; 16384];
+        tokio::select! {
+            result = &mut feed, if fed.is_none() => fed = Some(result),
+            read = tokio::time::timeout(timeout, stdout.read(&mut chunk)), if !eof => match read {
+                Err(_) => {
+                    break Err((504, format!("AH01220: Timeout waiting for output from CGI script {}", script.display())))
+                }
+                Ok(Ok(0)) => eof = true,
+                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                Ok(Err(e)) => break Err((500, format!("reading from script '{}': {e}", script.display()))),
+            },
+        }
     };
-    let (fed, head) = tokio::join!(feed, read_head);
-    if let Err(status) = fed {
-        return CgiResult::Error {
-            status,
-            log: "AH01225: Error reading request entity data".to_owned(),
-        };
-    }
     match head {
         Ok((head, pending)) => CgiResult::Head {
             head,

@@ -68,6 +68,7 @@ pub fn run(
         idle_since: Instant::now(),
         keep_alive_timeout: shared.config.main.keep_alive_timeout,
         current: 0,
+        parent: nix::unistd::getppid(),
     }));
     // A LocalSet: the CGI runner spawns !Send tasks (stderr to the log) on this thread.
     let local_set = tokio::task::LocalSet::new();
@@ -156,6 +157,8 @@ pub struct State {
     keep_alive_timeout: Duration,
     /// The server index (0 main, then vhosts) of the request being handled.
     current: usize,
+    /// The pool child that forked this worker.
+    parent: nix::unistd::Pid,
 }
 
 /// The user database for AssignUserIDExpr results.
@@ -317,6 +320,13 @@ async fn handle(
                         ),
                     );
                     return Ok(page(config, Some(server), 500, req, true));
+                }
+                // The kernel clears the parent-death signal on a uid change: set it again,
+                // so a pool child killed by the master takes this worker with it.
+                let _ = itkd_sys::process::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+                // If the pool child died before that, the signal will never come: stop.
+                if nix::unistd::getppid() != st.parent {
+                    return Err(CloseConnection);
                 }
                 st.identity = Some(wanted.clone());
                 st.server = Some(index);

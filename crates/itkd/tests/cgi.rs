@@ -94,6 +94,7 @@ fn setup() -> (tempfile::TempDir, Server) {
         2,
         &[
             ("cgi/id", ID),
+            ("cgi/echo", ECHO),
             ("cgi/snoop", snoop.as_str()),
             ("www/index.html", "t2\n"),
         ],
@@ -106,7 +107,7 @@ fn setup() -> (tempfile::TempDir, Server) {
                 "id", "echo", "env", "bad", "silent", "hang", "big", "sleepy",
             ],
         ),
-        ("t2", vec!["id", "snoop"]),
+        ("t2", vec!["id", "snoop", "echo"]),
     ] {
         for n in names {
             std::fs::set_permissions(
@@ -247,6 +248,26 @@ fn request_bodies_reach_the_script_byte_for_byte() {
             "chunked body of {size}"
         );
         assert!(body == data, "chunked bytes differ for {size}");
+    }
+    // 1 MiB on t2 (no LimitRequestBody): curl sends Expect: 100-continue for it.
+    let mib: Vec<u8> = (0..1usize << 20).map(|i| (i * 31 % 251) as u8).collect();
+    let file = dir.path().join("mib");
+    std::fs::write(&file, &mib).unwrap();
+    let at = format!("@{}", file.display());
+    let t2_url = format!("http://127.0.0.1:{}/cgi-bin/echo", server.port);
+    for chunked in [false, true] {
+        let mut args = vec!["-H", "Host: t2.test", "--data-binary", &at];
+        if chunked {
+            args.extend(["-H", "Transfer-Encoding: chunked"]);
+        }
+        args.push(&t2_url);
+        let (code, body) = curl(&args);
+        assert_eq!(
+            (code.as_str(), body.len()),
+            ("200", mib.len()),
+            "1 MiB, chunked: {chunked}"
+        );
+        assert!(body == mib, "1 MiB bytes differ (chunked: {chunked})");
     }
     // CONTENT_LENGTH: set with Content-Length, unset for chunked, as httpd does.
     let env_url = format!("http://127.0.0.1:{}/cgi-bin/env", server.port);
@@ -465,8 +486,19 @@ fn php_through_php_cgi_runs_as_each_tenant() {
         .0,
         "404"
     );
+    let gone = wait_until_gone(20001) && wait_until_gone(20002) && wait_until_gone(20003);
+    let ps = Command::new("ps")
+        .args([
+            "-o",
+            "pid,ppid,user,stat,etime,cmd",
+            "-u",
+            "20001,20002,20003",
+        ])
+        .output()
+        .unwrap();
     assert!(
-        wait_until_gone(20001) && wait_until_gone(20002) && wait_until_gone(20003),
-        "no php-cgi left running"
+        gone,
+        "no php-cgi left running:\n{}",
+        String::from_utf8_lossy(&ps.stdout)
     );
 }
