@@ -502,3 +502,27 @@ fn php_through_php_cgi_runs_as_each_tenant() {
         String::from_utf8_lossy(&ps.stdout)
     );
 }
+
+#[test]
+fn a_client_that_goes_away_leaves_no_script_behind() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    {
+        let mut conn = std::net::TcpStream::connect(server.addr()).unwrap();
+        std::io::Write::write_all(
+            &mut conn,
+            b"GET /cgi-bin/hang HTTP/1.1\r\nHost: t1.test\r\n\r\n",
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(!processes_of(20001).is_empty(), "the script runs");
+    }
+    // The connection is gone; within Timeout (2 s) the script is killed and reaped.
+    assert!(
+        wait_until_gone(20001),
+        "left behind: {:?}",
+        processes_of(20001)
+    );
+}
