@@ -2,38 +2,84 @@
 //! own settings, `<Directory>` sections from the shortest path to the longest (config
 //! order among equals), then `<DirectoryMatch>`/`<Directory ~>`, then `<Files>` sections
 //! (those at server level and those inside the matching directories), then `<Location>`
-//! sections in config order. `.htaccess` files join the directory part later, after the
-//! credential switch.
+//! sections in config order. `.htaccess` files join the directory part level by level
+//! ([`dir_config_with`]), read by the worker after the credential switch.
 //!
-//! Pure: it compares paths as text and touches no file (it runs before the switch).
+//! Pure: it compares paths as text and touches no file itself; the `.htaccess` reader
+//! the caller passes does.
 
 use std::path::Path;
 
-use itkd_config::dirconf::{DirConfig, Section, SectionKind, SectionPattern};
+use itkd_config::dirconf::{DirConfig, Overrides, Section, SectionKind, SectionPattern};
 use itkd_config::model::Server;
 use itkd_config::vhost::wildcard_match;
+use itkd_config::Htaccess;
 
 /// The merged configuration for `file` (a mapped path, `None` when the request maps to no
-/// file) and the decoded URI path.
+/// file) and the decoded URI path, without `.htaccess` files (before the switch).
 pub fn dir_config(server: &Server, file: Option<&Path>, uri_path: &str) -> DirConfig {
+    let mut none = |_: &Path, _: &Overrides| Ok(None);
+    // Without a reader nothing can fail.
+    dir_config_with(server, file, uri_path, &mut none).unwrap_or_else(|_| server.dir.clone())
+}
+
+/// Why a request stops while its `.htaccess` files are read: the status and httpd's log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HtaccessStop {
+    pub status: u16,
+    pub log: String,
+}
+
+/// Reads the `.htaccess` of one directory under the override set in force there:
+/// `Ok(None)` when there is none.
+pub type HtaccessReader<'r> =
+    dyn FnMut(&Path, &Overrides) -> Result<Option<Htaccess>, HtaccessStop> + 'r;
+
+/// [`dir_config`] with `.htaccess` files, merged as httpd's directory walk does: at each
+/// directory from `/` down, that level's `<Directory>` sections, then its `.htaccess` if
+/// the AllowOverride in force there lets one be read.
+pub fn dir_config_with(
+    server: &Server,
+    file: Option<&Path>,
+    uri_path: &str,
+    htaccess: &mut HtaccessReader<'_>,
+) -> Result<DirConfig, HtaccessStop> {
     let mut merged = server.dir.clone();
-    let mut files_sections: Vec<&Section> = Vec::new();
+    let mut files_sections: Vec<Section> = Vec::new();
     if let Some(file) = file {
-        let dir = file.to_string_lossy();
-        let mut plain: Vec<(usize, &Section)> = server
-            .sections
-            .iter()
-            .filter(|s| s.kind == SectionKind::Directory)
-            .filter_map(|s| match &s.pattern {
-                SectionPattern::Path(p) if directory_matches(p, &dir) => Some((components(p), s)),
-                _ => None,
-            })
-            .collect();
-        // Stable: equal depths keep configuration order.
-        plain.sort_by_key(|(depth, _)| *depth);
-        for (_, s) in &plain {
-            merged = merged.merge(&s.config);
-            files_sections.extend(&s.files);
+        let full = file.to_string_lossy();
+        // The directories walked: every ancestor of the file, and the path itself when
+        // the request names a directory.
+        let mut levels: Vec<&Path> = file.ancestors().skip(1).collect();
+        levels.reverse();
+        if uri_path.ends_with('/') {
+            levels.push(file);
+        }
+        for level in levels {
+            let text = level.to_string_lossy();
+            let depth = components(&text);
+            for s in server
+                .sections
+                .iter()
+                .filter(|s| s.kind == SectionKind::Directory)
+            {
+                if let SectionPattern::Path(p) = &s.pattern {
+                    if components(p) == depth && directory_matches(p, &text) {
+                        merged = merged.merge(&s.config);
+                        files_sections.extend(s.files.iter().cloned());
+                    }
+                }
+            }
+            if let Some(overrides) = merged
+                .allow_override
+                .clone()
+                .filter(Overrides::reads_htaccess)
+            {
+                if let Some(found) = htaccess(level, &overrides)? {
+                    merged = merged.merge(&found.dir);
+                    files_sections.extend(found.files);
+                }
+            }
         }
         for s in server
             .sections
@@ -44,9 +90,9 @@ pub fn dir_config(server: &Server, file: Option<&Path>, uri_path: &str) -> DirCo
                 let parent = file
                     .parent()
                     .map_or_else(|| "/".into(), Path::to_string_lossy);
-                if re.is_match(&parent) || re.is_match(&dir) {
+                if re.is_match(&parent) || re.is_match(&full) {
                     merged = merged.merge(&s.config);
-                    files_sections.extend(&s.files);
+                    files_sections.extend(s.files.iter().cloned());
                 }
             }
         }
@@ -58,7 +104,7 @@ pub fn dir_config(server: &Server, file: Option<&Path>, uri_path: &str) -> DirCo
             .sections
             .iter()
             .filter(|s| s.kind == SectionKind::Files);
-        for s in top_files.chain(files_sections) {
+        for s in top_files.chain(files_sections.iter()) {
             let hit = match &s.pattern {
                 SectionPattern::Path(p) => {
                     wildcard_match(p, &base) && (p.contains(['*', '?']) || *p == base)
@@ -83,7 +129,7 @@ pub fn dir_config(server: &Server, file: Option<&Path>, uri_path: &str) -> DirCo
             merged = merged.merge(&s.config);
         }
     }
-    merged
+    Ok(merged)
 }
 
 fn components(path: &str) -> usize {

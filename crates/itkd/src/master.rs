@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use itkd_config::{load, LoadOptions, ServerConfig};
+use itkd_config::{load, LoadOptions, Parsed, ServerConfig};
 use itkd_sys::process::{self, Fork};
 use itkd_sys::scoreboard::{Scoreboard, SlotState};
 use itkd_sys::signals;
@@ -36,10 +36,10 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
     // Invariant: a worker holds nothing but its own; a CGI sees fds 0, 1, 2 only. What
     // our starter left open must not travel down.
     process::close_inherited_fds();
-    let Some(config) = load_config(options) else {
+    let Some((config, parsed)) = load_config(options) else {
         return ExitCode::FAILURE;
     };
-    let mut generation = match start_generation(config, None) {
+    let mut generation = match start_generation(config, parsed, None) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("itkd: {e}");
@@ -159,19 +159,19 @@ fn detach_stdio() {
     }
 }
 
-fn load_config(options: &LoadOptions) -> Option<ServerConfig> {
+fn load_config(options: &LoadOptions) -> Option<(ServerConfig, Parsed)> {
     let loaded = load(options, &crate::system::RealSystem);
     for d in &loaded.diagnostics {
         eprintln!("{d}");
     }
-    loaded.config
+    Some((loaded.config?, loaded.parsed))
 }
 
 fn reload(options: &LoadOptions, current: &Generation) -> Result<Generation, String> {
     let loaded = load(options, &crate::system::RealSystem);
     let errors: Vec<String> = loaded.errors().map(ToString::to_string).collect();
     match loaded.config {
-        Some(config) => start_generation(config, Some(current)),
+        Some(config) => start_generation(config, loaded.parsed, Some(current)),
         None => Err(errors.join("; ")),
     }
 }
@@ -180,6 +180,7 @@ fn reload(options: &LoadOptions, current: &Generation) -> Result<Generation, Str
 /// same address are reused (so a graceful restart never refuses a connection).
 fn start_generation(
     config: ServerConfig,
+    parsed: Parsed,
     current: Option<&Generation>,
 ) -> Result<Generation, String> {
     if config.listen.is_empty() {
@@ -209,7 +210,11 @@ fn start_generation(
     }
     let logs = Logs::open(&config)?;
     Ok(Generation {
-        shared: Shared { config, logs },
+        shared: Shared {
+            config,
+            logs,
+            parsed,
+        },
         listeners,
     })
 }

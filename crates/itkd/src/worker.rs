@@ -35,6 +35,8 @@ use itkd_http::logfmt::{ConnStatus, Level, LogEntry};
 pub struct Shared {
     pub config: ServerConfig,
     pub logs: Logs,
+    /// The configuration's directive tree: `.htaccess` files see its defines.
+    pub parsed: itkd_config::Parsed,
 }
 
 /// Serves one accepted connection to the end; returns the process exit code. `slot` is
@@ -257,8 +259,6 @@ async fn handle(
     };
     let mapped = mapping::map(server, &uri_path);
     let dir = walk::dir_config(server, Some(&mapped.path), &uri_path);
-    // mod_env: SetEnv/PassEnv/UnsetEnv of the merged sections, for CGI, Require env, %{X}e.
-    let request_env = itkd_config::dirconf::EnvOp::apply(&dir.env, |k| std::env::var(k).ok());
     let server_name = server.server_name.clone().unwrap_or_default();
     let ctx = ExprContext {
         http_host: host.as_deref(),
@@ -354,6 +354,33 @@ async fn handle(
     let max = server.max_keep_alive_requests;
     let last = max != 0 && state.borrow().requests > max;
 
+    // Now, as the tenant: the .htaccess files along the path (AllowOverride permitting).
+    let dir = {
+        let mut reader = |level: &std::path::Path, overrides: &itkd_config::Overrides| {
+            read_htaccess(shared, server, level, overrides)
+        };
+        match walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut reader) {
+            Ok(d) => d,
+            Err(stop) => {
+                let level = if stop.status == 500 {
+                    Level::Alert
+                } else {
+                    Level::Crit
+                };
+                log_error(state, index, "core", level, Some(peer), &stop.log);
+                return Ok(page(
+                    config,
+                    Some(server),
+                    stop.status,
+                    req,
+                    stop.status == 500,
+                ));
+            }
+        }
+    };
+    // mod_env: SetEnv/PassEnv/UnsetEnv of the merged sections (.htaccess included), for
+    // CGI and Require env.
+    let request_env = itkd_config::dirconf::EnvOp::apply(&dir.env, |k| std::env::var(k).ok());
     let client = authz::Client {
         ip: peer.ip(),
         local_ip: local.ip(),
@@ -630,6 +657,77 @@ fn error_response<B>(
         Body::Bytes(Bytes::from(page))
     };
     build(config, status, headers, ResponseBody::from(body))
+}
+
+/// One directory's `.htaccess` (every AccessFileName), read as the tenant: missing is
+/// nothing, unreadable is a 403 and a directive it may not hold a 500, with httpd's lines.
+fn read_htaccess(
+    shared: &Shared,
+    server: &Server,
+    level: &std::path::Path,
+    overrides: &itkd_config::Overrides,
+) -> Result<Option<itkd_config::Htaccess>, walk::HtaccessStop> {
+    let mut found: Option<itkd_config::Htaccess> = None;
+    for name in &server.access_file_names {
+        let path = level.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(walk::HtaccessStop {
+                    status: 403,
+                    log: format!(
+                        "(13)Permission denied: AH00529: {} pcfg_openfile: unable to check htaccess file, ensure it is readable and that '{}/' is executable",
+                        path.display(),
+                        level.display().to_string().trim_end_matches('/')
+                    ),
+                });
+            }
+            // A directory named .htaccess and the like: httpd treats it as unreadable.
+            Err(e) => {
+                return Err(walk::HtaccessStop {
+                    status: 403,
+                    log: format!("{}: {e}", path.display()),
+                })
+            }
+        };
+        let (htaccess, diagnostics) = itkd_config::load_htaccess(
+            &bytes,
+            &path,
+            &shared.parsed,
+            overrides,
+            &crate::system::RealSystem,
+        );
+        if let Some(e) = diagnostics
+            .iter()
+            .find(|d| d.severity == itkd_config::Severity::Error)
+        {
+            // httpd: "/path/.htaccess: AssignUserID not allowed here" (no line number).
+            let directive = e.directive.as_deref().unwrap_or("");
+            let log = if e.message.starts_with("Invalid command") || directive.is_empty() {
+                format!("{}: {}", path.display(), e.message)
+            } else {
+                format!("{}: {directive} {}", path.display(), e.message)
+            };
+            return Err(walk::HtaccessStop { status: 500, log });
+        }
+        found = Some(match found {
+            None => htaccess,
+            Some(mut before) => {
+                before.dir = before.dir.merge(&htaccess.dir);
+                before.files.extend(htaccess.files);
+                before
+            }
+        });
+    }
+    Ok(found)
 }
 
 /// The handler for a file: `SetHandler`, else the last `AddHandler` of one of its

@@ -129,9 +129,20 @@ fn itkd_t_accepts_debians_stock_configuration_with_warnings_for_skipped_modules(
     for load in std::fs::read_dir("/etc/apache2/mods-enabled").unwrap() {
         let path = load.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(module) = name.strip_suffix(".load") else {
+        if !name.ends_with(".load") {
+            continue;
+        }
+        // The module's identifier from its LoadModule line (php8.2.load loads php_module).
+        let text = std::fs::read_to_string(&path).unwrap();
+        let Some(module) = text.lines().find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some("LoadModule"))
+                .then(|| words.next())
+                .flatten()
+        }) else {
             continue;
         };
+        let module = module.strip_suffix("_module").unwrap_or(module);
         let warned = stderr.lines().any(|l| {
             l.starts_with(&format!("{}:", path.display()))
                 && l.contains(&format!("{module}_module is not"))
