@@ -144,7 +144,7 @@ fn stat_error(path: &Path, e: &std::io::Error) -> Outcome {
 
 /// Every path component below `root` that is a symlink must be allowed by Options.
 /// `Some(refusal)` when a symlink is not allowed.
-fn check_symlinks(root: &Path, path: &Path, options: OptionSet) -> Option<Outcome> {
+pub fn check_symlinks(root: &Path, path: &Path, options: OptionSet) -> Option<Outcome> {
     if options.contains(OptionSet::SYM_LINKS) {
         return None;
     }

@@ -814,6 +814,9 @@ async fn run_cgi(
         .strip_suffix(path_info.as_str())
         .unwrap_or(&mapped.uri_path)
         .to_owned();
+    if let Some(refusal) = refuse_symlink(&c, &mapped.root, &script, c.dir) {
+        return refusal;
+    }
     let path_translated = (!path_info.is_empty()).then(|| mapping::map(c.server, &path_info).path);
     let invocation = Invocation {
         script,
@@ -823,6 +826,44 @@ async fn run_cgi(
         redirect: None,
     };
     exec_cgi(c, invocation, body).await
+}
+
+/// A script reached through a symlink its directory's Options do not allow: 403 and
+/// httpd's AH00037 line, as for static files.
+fn refuse_symlink(
+    c: &CgiContext<'_>,
+    root: &std::path::Path,
+    script: &std::path::Path,
+    dir: &DirConfig,
+) -> Option<Response<ResponseBody>> {
+    match files::check_symlinks(root, script, dir.effective_options())? {
+        Outcome::Error {
+            status,
+            log,
+            headers,
+        } => {
+            if let Some(message) = log {
+                log_error(
+                    c.state,
+                    c.index,
+                    "core",
+                    Level::Error,
+                    Some(c.peer),
+                    &message,
+                );
+            }
+            Some(document_or_page(
+                &c.shared.config,
+                c.server,
+                c.dir,
+                status,
+                c.req,
+                headers,
+                c.now,
+            ))
+        }
+        Outcome::Response { .. } => None,
+    }
 }
 
 /// Which script runs, and the CGI variables that say how it was reached.
@@ -860,9 +901,14 @@ async fn run_action(
     let target = action.script.split('?').next().unwrap_or(&action.script);
     let script = mapping::normalize(target, c.server.allow_encoded_slashes)
         .ok()
-        .map(|uri| mapping::map(c.server, &uri))
-        .and_then(|m| itkd_http::cgi::split_path_info(&m.path, &m.root));
-    let Some((script, _)) = script else {
+        .and_then(|uri| {
+            let m = mapping::map(c.server, &uri);
+            let (file, _) = itkd_http::cgi::split_path_info(&m.path, &m.root)?;
+            // The action script's own directory decides its symlink options (httpd).
+            let its_dir = walk::dir_config(c.server, Some(&file), &uri);
+            Some((file, m.root, its_dir))
+        });
+    let Some((script, root, its_dir)) = script else {
         log_error(
             c.state,
             c.index,
@@ -876,6 +922,9 @@ async fn run_action(
         );
         return document_or_page(config, c.server, c.dir, 404, c.req, HeaderMap::new(), c.now);
     };
+    if let Some(refusal) = refuse_symlink(&c, &root, &script, &its_dir) {
+        return refusal;
+    }
     let invocation = Invocation {
         script,
         script_name: target.to_owned(),

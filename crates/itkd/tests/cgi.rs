@@ -24,6 +24,9 @@ MinSpareServers 2
 <Directory DIR>
     Require all granted
 </Directory>
+<Directory DIR/t2/cgi>
+    Options None
+</Directory>
 <VirtualHost 127.0.0.1:PORT>
     ServerName t1.test
     DocumentRoot DIR/t1/www
@@ -122,6 +125,8 @@ fn setup() -> (tempfile::TempDir, Server) {
         std::fs::Permissions::from_mode(0o700),
     )
     .unwrap();
+    // A symlinked script where Options None forbids following it.
+    link(&base.join("t2/cgi/id"), &base.join("t2/cgi/linked"));
     let server = Server::start(base, CONFIG);
     (dir, server)
 }
@@ -524,5 +529,26 @@ fn a_client_that_goes_away_leaves_no_script_behind() {
         wait_until_gone(20001),
         "left behind: {:?}",
         processes_of(20001)
+    );
+}
+
+#[test]
+fn a_symlinked_script_needs_followsymlinks_as_httpd() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    assert_eq!(get(server.addr(), "t2.test", "/cgi-bin/linked").0, 403);
+    assert!(
+        server
+            .error_log()
+            .contains("AH00037: Symbolic link not allowed or link target not accessible"),
+        "{}",
+        server.error_log()
+    );
+    assert_eq!(
+        get(server.addr(), "t1.test", "/cgi-bin/silent").0,
+        500,
+        "the server goes on"
     );
 }
