@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod authz;
 pub mod cgi;
 pub mod errors;
