@@ -178,6 +178,11 @@ pub struct DirConfig {
     pub hostname_lookups: Option<bool>,
     /// `SetEnv`, `PassEnv`, `UnsetEnv`, in order (outer sections first).
     pub env: Vec<EnvOp>,
+    /// `AuthType Basic` (`Some(true)`) or `None` (`Some(false)`).
+    pub auth_basic: Option<bool>,
+    pub auth_name: Option<String>,
+    pub auth_user_file: Option<std::path::PathBuf>,
+    pub auth_group_file: Option<std::path::PathBuf>,
 }
 
 /// One mod_env directive's effect on the request environment.
@@ -263,6 +268,10 @@ impl DirConfig {
             server_signature: pick(&self.server_signature, &inner.server_signature),
             hostname_lookups: pick(&self.hostname_lookups, &inner.hostname_lookups),
             env: concat(&self.env, &inner.env),
+            auth_basic: pick(&self.auth_basic, &inner.auth_basic),
+            auth_name: pick(&self.auth_name, &inner.auth_name),
+            auth_user_file: pick(&self.auth_user_file, &inner.auth_user_file),
+            auth_group_file: pick(&self.auth_group_file, &inner.auth_group_file),
         }
     }
 

@@ -245,6 +245,12 @@ pub static DIRECTIVES: &[Spec] = &[
     spec("RedirectTemp", "alias", ANY, Some(O::FileInfo), "URL-path URL"),
     spec("ScriptAlias", "alias", SERVER, None, "URL-path file-path|directory-path"),
     spec("ScriptAliasMatch", "alias", SERVER, None, "regex file-path|directory-path"),
+    // mod_auth_basic, mod_authn_core, mod_authn_file, mod_authz_groupfile
+    spec("AuthBasicProvider", "auth_basic", SECTIONS, Some(O::AuthConfig), "file"),
+    spec("AuthGroupFile", "authz_groupfile", SECTIONS, Some(O::AuthConfig), "file-path"),
+    spec("AuthName", "authn_core", SECTIONS, Some(O::AuthConfig), "auth-domain"),
+    spec("AuthType", "authn_core", SECTIONS, Some(O::AuthConfig), "None|Basic"),
+    spec("AuthUserFile", "authn_file", SECTIONS, Some(O::AuthConfig), "file-path"),
     // mod_authz_core
     spec("Require", "authz_core", SECTIONS, Some(O::AuthConfig), "[not] entity-name [entity-name] ..."),
     spec("<RequireAll>", "authz_core", SECTIONS, Some(O::AuthConfig), ""),

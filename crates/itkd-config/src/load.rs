@@ -1004,6 +1004,36 @@ impl Loader<'_> {
                     }
                 }
             }
+            "authtype" => {
+                if let Some(arg) = self.one_arg(d) {
+                    match arg.to_ascii_lowercase().as_str() {
+                        "basic" => dir.auth_basic = Some(true),
+                        "none" => dir.auth_basic = Some(false),
+                        "digest" => self.error(d, "AuthType Digest is not supported by itkd (use Basic over HTTPS)"),
+                        _ => self.error(d, format!("Unknown AuthType '{arg}': itkd knows Basic and None")),
+                    }
+                }
+            }
+            "authname" => {
+                if let Some(arg) = self.one_arg(d) {
+                    dir.auth_name = Some(arg.clone());
+                }
+            }
+            "authuserfile" | "authgroupfile" => {
+                if let Some(arg) = self.one_arg(d) {
+                    let path = resolve(&self.server_root, Path::new(arg));
+                    if lower == "authuserfile" {
+                        dir.auth_user_file = Some(path);
+                    } else {
+                        dir.auth_group_file = Some(path);
+                    }
+                }
+            }
+            "authbasicprovider" => {
+                if d.args.iter().any(|p| !p.eq_ignore_ascii_case("file")) {
+                    self.error(d, "itkd's only AuthBasicProvider is 'file'");
+                }
+            }
             "setenv" => match d.args.as_slice() {
                 [k] => dir.env.push(EnvOp::Set(k.clone(), String::new())),
                 [k, v] => dir.env.push(EnvOp::Set(k.clone(), v.clone())),

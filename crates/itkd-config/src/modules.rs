@@ -28,6 +28,11 @@ const STATIC: &[&str] = &[
 /// Modules whose job itkd does (their directives are in the directive table).
 const PROVIDED: &[&str] = &[
     "actions",
+    "auth_basic",
+    "authn_core",
+    "authn_file",
+    "authz_groupfile",
+    "authz_user",
     "alias",
     "authz_core",
     "authz_host",

@@ -21,6 +21,52 @@ pub struct Client<'a> {
     pub local_ip: IpAddr,
     pub method: &'a str,
     pub env: &'a [(String, String)],
+    /// The user Basic authentication established, if any, and its AuthGroupFile groups.
+    pub user: Option<&'a str>,
+    pub groups: &'a [String],
+}
+
+/// The outcome of authorization (mod_authz_core's final answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Granted,
+    Denied,
+    /// Not granted, and a rule names users: authenticating might change that (401).
+    NeedsUser,
+}
+
+/// What the rule decides for this client; no rule at all grants (httpd's default).
+pub fn access(rule: Option<&Require>, client: &Client<'_>) -> Access {
+    let Some(rule) = rule else {
+        return Access::Granted;
+    };
+    if evaluate(rule, client) == Decision::Granted {
+        return Access::Granted;
+    }
+    if names_users(rule) {
+        Access::NeedsUser
+    } else {
+        Access::Denied
+    }
+}
+
+fn names_users(rule: &Require) -> bool {
+    match rule {
+        Require::Entity {
+            negate: false,
+            entity,
+        } => {
+            matches!(
+                entity,
+                Entity::ValidUser | Entity::User(_) | Entity::Group(_)
+            )
+        }
+        Require::Entity { .. } => false,
+        Require::All(rules) | Require::Any(rules) | Require::None(rules) => {
+            rules.iter().any(names_users)
+        }
+        Require::Methods { rule, .. } => names_users(rule),
+    }
 }
 
 /// Whether `rule` lets the request through; no rule at all grants (httpd's default).
@@ -45,8 +91,9 @@ pub fn evaluate(rule: &Require, client: &Client<'_>) -> Decision {
                     .iter()
                     .any(|m| m.eq_ignore_ascii_case(client.method)),
                 Entity::Env(vars) => vars.iter().any(|v| client.env.iter().any(|(k, _)| k == v)),
-                // No authentication yet: nobody is a valid user.
-                Entity::ValidUser | Entity::User(_) | Entity::Group(_) => false,
+                Entity::ValidUser => client.user.is_some(),
+                Entity::User(users) => client.user.is_some_and(|u| users.iter().any(|x| x == u)),
+                Entity::Group(groups) => groups.iter().any(|g| client.groups.contains(g)),
             };
             match (hit, negate) {
                 (true, false) => Decision::Granted,
@@ -128,6 +175,8 @@ mod tests {
             local_ip: "10.0.0.1".parse().unwrap(),
             method,
             env: &[],
+            user: None,
+            groups: &[],
         }
     }
 

@@ -381,33 +381,92 @@ async fn handle(
     // mod_env: SetEnv/PassEnv/UnsetEnv of the merged sections (.htaccess included), for
     // CGI and Require env.
     let request_env = itkd_config::dirconf::EnvOp::apply(&dir.env, |k| std::env::var(k).ok());
+    // Basic authentication (the password and group files are read as the tenant).
+    let (user, groups) = match authenticate(&dir, req, &uri_path) {
+        Ok(found) => found,
+        Err(message) => {
+            log_error(
+                state,
+                index,
+                "auth_basic",
+                Level::Error,
+                Some(peer),
+                &message,
+            );
+            return Ok(page(config, Some(server), 500, req, true));
+        }
+    };
+    let mut request_env = request_env;
+    if let Some(u) = &user {
+        request_env.push(("REMOTE_USER".to_owned(), u.clone()));
+        request_env.push(("AUTH_TYPE".to_owned(), "Basic".to_owned()));
+    }
     let client = authz::Client {
         ip: peer.ip(),
         local_ip: local.ip(),
         method: req.method().as_str(),
         env: &request_env,
+        user: user.as_deref(),
+        groups: &groups,
     };
-    if !authz::allowed(dir.require.as_ref(), &client) {
-        log_error(
-            state,
-            index,
-            "authz_core",
-            Level::Error,
-            Some(peer),
-            &format!(
-                "AH01630: client denied by server configuration: {}",
-                mapped.path.display()
-            ),
-        );
-        return Ok(document_or_page(
-            config,
-            server,
-            &dir,
-            403,
-            req,
-            HeaderMap::new(),
-            now,
-        ));
+    match authz::access(dir.require.as_ref(), &client) {
+        authz::Access::Granted => {}
+        authz::Access::NeedsUser if dir.auth_basic == Some(true) => {
+            let message = match &user {
+                Some(u) => format!("AH01631: user {u}: authorization failure for \"{uri_path}\": "),
+                None => format!("AH01626: authorization result: denied (no authenticated user yet) for \"{uri_path}\""),
+            };
+            log_error(
+                state,
+                index,
+                "authz_core",
+                Level::Error,
+                Some(peer),
+                &message,
+            );
+            let realm = dir.auth_name.clone().unwrap_or_default().replace('"', "");
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
+                headers.insert(header::WWW_AUTHENTICATE, v);
+            }
+            return Ok(document_or_page(
+                config, server, &dir, 401, req, headers, now,
+            ));
+        }
+        authz::Access::NeedsUser => {
+            // httpd: a rule naming users with no AuthType is a configuration error.
+            log_error(
+                state,
+                index,
+                "core",
+                Level::Error,
+                Some(peer),
+                &format!("AH00027: No authentication done but request not allowed without authentication for {uri_path}. Authentication not configured?"),
+            );
+            return Ok(page(config, Some(server), 500, req, true));
+        }
+        authz::Access::Denied => {
+            log_error(
+                state,
+                index,
+                "authz_core",
+                Level::Error,
+                Some(peer),
+                &format!(
+                    "AH01630: client denied by server configuration: {}",
+                    mapped.path.display()
+                ),
+            );
+            return Ok(document_or_page(
+                config,
+                server,
+                &dir,
+                403,
+                req,
+                HeaderMap::new(),
+                now,
+            ));
+        }
     }
     // CGI: ScriptAlias, or the cgi-script handler by SetHandler/AddHandler (ExecCGI).
     let split = itkd_http::cgi::split_path_info(&mapped.path, &mapped.root);
@@ -657,6 +716,48 @@ fn error_response<B>(
         Body::Bytes(Bytes::from(page))
     };
     build(config, status, headers, ResponseBody::from(body))
+}
+
+/// `AuthType Basic`: the user and groups the request proves, if any. A wrong password is
+/// no user (logged, as httpd's AH01617); an unreadable password file is an error (500).
+fn authenticate(
+    dir: &DirConfig,
+    req: &Request<()>,
+    uri_path: &str,
+) -> Result<(Option<String>, Vec<String>), String> {
+    if dir.auth_basic != Some(true) {
+        return Ok((None, Vec::new()));
+    }
+    let Some((name, password)) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(itkd_http::auth::basic_credentials)
+    else {
+        return Ok((None, Vec::new()));
+    };
+    let Some(file) = &dir.auth_user_file else {
+        return Err("AH01618: AuthType Basic without AuthUserFile".to_owned());
+    };
+    let users = std::fs::read_to_string(file).map_err(|e| {
+        format!(
+            "AH01620: Could not open password file: {} ({e})",
+            file.display()
+        )
+    })?;
+    if !itkd_http::auth::check_htpasswd(&users, &name, &password) {
+        // httpd logs "AH01617: user X: authentication failure for "/": Password Mismatch"
+        // and answers 401 like any unauthenticated request.
+        let _ = uri_path;
+        return Ok((None, Vec::new()));
+    }
+    let groups = match &dir.auth_group_file {
+        Some(f) => std::fs::read_to_string(f)
+            .map(|t| itkd_http::auth::groups_of(&t, &name))
+            .map_err(|e| format!("AH01664: Could not open group file: {} ({e})", f.display()))?,
+        None => Vec::new(),
+    };
+    Ok((Some(name), groups))
 }
 
 /// One directory's `.htaccess` (every AccessFileName), read as the tenant: missing is

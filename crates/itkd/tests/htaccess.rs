@@ -154,3 +154,91 @@ fn unreadable_and_borrowed_htaccess_are_403_and_nothing_is_read() {
         "nothing of the other tenant's file reaches the log: {log}"
     );
 }
+
+#[test]
+fn basic_authentication_from_a_tenants_htaccess() {
+    if !root() {
+        return;
+    }
+    let (dir, server) = setup();
+    let base = dir.path();
+    // Made by Debian's htpasswd: alice/secret (apr1), bob/pw2 (bcrypt), carol/pw3 ({SHA}).
+    let users = "alice:$apr1$W0lInCec$yBFWQj4tOG2bRurNJL82x.\nbob:$2y$05$ImHYn37KVH7keP0d0K.7peYgUUrhoiweFJreWLCSkY8Vwct3pDvhW\ncarol:{SHA}Z/q5KhbWJGlg/C2XbiLEJnMKKr8=\n";
+    let private = base.join("t1/private");
+    std::fs::create_dir_all(base.join("t1/www/members")).unwrap();
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::write(private.join("users"), users).unwrap();
+    std::fs::write(private.join("groups"), "staff: bob carol\n").unwrap();
+    std::fs::write(base.join("t1/www/members/page.txt"), "members only\n").unwrap();
+    std::fs::write(
+        base.join("t1/www/members/.htaccess"),
+        format!(
+            "AuthType Basic\nAuthName \"Members\"\nAuthUserFile {p}/users\nAuthGroupFile {p}/groups\nRequire valid-user\n<Files staff.txt>\nRequire group staff\n</Files>\n",
+            p = private.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(base.join("t1/www/members/staff.txt"), "staff only\n").unwrap();
+    own_tree(&base.join("t1"), 20001, 21001);
+    std::fs::set_permissions(base.join("t1"), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let url = |path: &str| format!("http://127.0.0.1:{}{path}", server.port);
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-m",
+                "10",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                "-H",
+                "Host: t1.test",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_owned(), body.to_owned())
+    };
+    let head = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "10",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            "-H",
+            "Host: t1.test",
+            &url("/members/page.txt"),
+        ])
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    assert!(
+        head.contains("www-authenticate: basic realm=\"members\""),
+        "{head}"
+    );
+    assert_eq!(
+        curl(&["-u", "alice:secret", &url("/members/page.txt")]),
+        ("200".into(), "members only\n".into())
+    );
+    assert_eq!(curl(&["-u", "bob:pw2", &url("/members/page.txt")]).0, "200");
+    assert_eq!(
+        curl(&["-u", "alice:wrong", &url("/members/page.txt")]).0,
+        "401"
+    );
+    assert_eq!(
+        curl(&["-u", "alice:secret", &url("/members/staff.txt")]).0,
+        "401",
+        "alice is not in staff"
+    );
+    assert_eq!(
+        curl(&["-u", "carol:pw3", &url("/members/staff.txt")]),
+        ("200".into(), "staff only\n".into())
+    );
+}
