@@ -108,7 +108,7 @@ fn decode(text: &str, keep: impl Fn(u8) -> bool) -> Result<String, MapError> {
 
 /// mod_alias's `alias_matches`: the alias must match whole segments; runs of `/` in
 /// either count as one. Returns how many bytes of `uri` matched.
-fn alias_matches(uri: &str, alias: &str) -> Option<usize> {
+pub fn alias_matches(uri: &str, alias: &str) -> Option<usize> {
     let (u, a) = (uri.as_bytes(), alias.as_bytes());
     let (mut ui, mut ai) = (0, 0);
     while ai < a.len() {
@@ -138,7 +138,7 @@ fn alias_matches(uri: &str, alias: &str) -> Option<usize> {
 }
 
 /// `$1`…`$9` and `$0` from `captures` into `target`.
-fn substitute(target: &str, captures: &regex::Captures<'_>) -> String {
+pub fn substitute(target: &str, captures: &regex::Captures<'_>) -> String {
     let mut out = String::with_capacity(target.len());
     let mut chars = target.chars().peekable();
     while let Some(c) = chars.next() {
@@ -199,6 +199,48 @@ pub fn map(server: &Server, uri_path: &str) -> Mapped {
         root,
         script: false,
     }
+}
+
+/// mod_alias's `Redirect*` for a request: the first matching rule's status and target
+/// (`None` target for 410 Gone). A relative target is made absolute on `scheme://host`;
+/// `Redirect` (not `RedirectMatch`) carries the query string over, as mod_alias does.
+pub fn redirect_for(
+    redirects: &[itkd_config::dirconf::Redirect],
+    uri_path: &str,
+    query: Option<&str>,
+    scheme: &str,
+    host: &str,
+) -> Option<(u16, Option<String>)> {
+    for r in redirects {
+        let target = match &r.matcher {
+            UrlMatcher::Prefix(prefix) if prefix.is_empty() => {
+                Some(r.target.clone().unwrap_or_default())
+            }
+            UrlMatcher::Prefix(prefix) => alias_matches(uri_path, prefix).map(|n| {
+                let mut t = r.target.clone().unwrap_or_default();
+                t.push_str(&uri_path[n..]);
+                if let Some(q) = query {
+                    t.push('?');
+                    t.push_str(q);
+                }
+                t
+            }),
+            UrlMatcher::Regex(re) => re
+                .captures(uri_path)
+                .map(|c| substitute(r.target.as_deref().unwrap_or(""), &c)),
+        };
+        let Some(target) = target else { continue };
+        if r.target.is_none() {
+            return Some((r.status, None));
+        }
+        let absolute = if target.starts_with('/') {
+            format!("{scheme}://{host}{target}")
+        } else {
+            target
+        };
+        return Some((r.status, Some(absolute)));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -468,6 +468,23 @@ async fn handle(
             ));
         }
     }
+    // mod_alias: Redirect, RedirectMatch, RedirectPermanent, RedirectTemp.
+    let redirect_host = host.clone().unwrap_or_else(|| server_name.clone());
+    if let Some((status, target)) = mapping::redirect_for(
+        &dir.redirects,
+        &uri_path,
+        req.uri().query(),
+        "http",
+        &redirect_host,
+    ) {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = target.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            headers.insert(header::LOCATION, v);
+        }
+        return Ok(document_or_page(
+            config, server, &dir, status, req, headers, now,
+        ));
+    }
     // CGI: ScriptAlias, or the cgi-script handler by SetHandler/AddHandler (ExecCGI).
     let split = itkd_http::cgi::split_path_info(&mapped.path, &mapped.root);
     let handler = if mapped.script {

@@ -47,7 +47,7 @@ fn setup() -> (tempfile::TempDir, Server) {
             ("www/index.html", "t1\n"),
             (
                 "www/.htaccess",
-                "ErrorDocument 404 \"t1 has no such page\"\n",
+                "ErrorDocument 404 \"t1 has no such page\"\nRedirect permanent /old http://t1.test/new\nRedirect gone /gone\nRedirectMatch 302 ^/m/(.*)\\.htm$ /n/$1.html\n",
             ),
             ("www/denied/.htaccess", "Require all denied\n"),
             ("www/denied/x.txt", "x\n"),
@@ -241,4 +241,39 @@ fn basic_authentication_from_a_tenants_htaccess() {
         curl(&["-u", "carol:pw3", &url("/members/staff.txt")]),
         ("200".into(), "staff only\n".into())
     );
+}
+
+#[test]
+fn redirects_from_htaccess() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let a = server.addr();
+    let head = |path: &str| {
+        let r = raw(
+            a,
+            format!("GET {path} HTTP/1.1\r\nHost: t1.test\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        let status = r.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let location = r
+            .lines()
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_default();
+        (status, location)
+    };
+    assert_eq!(
+        head("/old/x.html?a=1"),
+        ("301".into(), "http://t1.test/new/x.html?a=1".into())
+    );
+    assert_eq!(head("/gone/thing"), ("410".into(), String::new()));
+    assert_eq!(
+        head("/m/page.htm"),
+        ("302".into(), "http://t1.test/n/page.html".into())
+    );
+    assert_eq!(head("/oldish").0, "404", "Redirect matches whole segments");
 }
