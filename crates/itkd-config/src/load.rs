@@ -113,26 +113,7 @@ struct Loader<'a> {
 /// Builds the model from a parsed tree. The returned config is only meaningful when no
 /// error diagnostic was returned.
 pub(crate) fn build(parsed: &Parsed, system: &dyn System) -> (ServerConfig, Vec<Diagnostic>) {
-    let mut loader = Loader {
-        system,
-        server_root: parsed.server_root.clone(),
-        diags: Vec::new(),
-        listen: Vec::new(),
-        user: None,
-        group: None,
-        pid_file: None,
-        pool: PoolLimits::default(),
-        itk: ItkGlobal::default(),
-        server_tokens: ServerTokens::Full,
-        types_config: None,
-        log_formats: HashMap::new(),
-        transfer_format: None,
-        static_ids: Vec::new(),
-        main_span: Span {
-            file: parsed.file.as_path().into(),
-            line: 0,
-        },
-    };
+    let mut loader = Loader::new(system, &parsed.server_root, &parsed.file, Vec::new());
     let mut main = ServerScope::default();
     let mut vhosts = Vec::new();
     loader.server_block(
@@ -164,26 +145,7 @@ pub fn load_htaccess(
     system: &dyn System,
 ) -> (Htaccess, Vec<Diagnostic>) {
     let parsed = apacheconf::parse_htaccess(bytes, path, main, &crate::modules::ItkdHost);
-    let mut loader = Loader {
-        system,
-        server_root: main.server_root.clone(),
-        diags: parsed.diagnostics.clone(),
-        listen: Vec::new(),
-        user: None,
-        group: None,
-        pid_file: None,
-        pool: PoolLimits::default(),
-        itk: ItkGlobal::default(),
-        server_tokens: ServerTokens::Full,
-        types_config: None,
-        log_formats: HashMap::new(),
-        transfer_format: None,
-        static_ids: Vec::new(),
-        main_span: Span {
-            file: path.into(),
-            line: 0,
-        },
-    };
+    let mut loader = Loader::new(system, &main.server_root, path, parsed.diagnostics.clone());
     let mut out = Htaccess::default();
     loader.dir_block(
         &parsed.directives,
@@ -194,7 +156,36 @@ pub fn load_htaccess(
     (out, loader.diags)
 }
 
-impl Loader<'_> {
+impl<'a> Loader<'a> {
+    /// A loader with httpd's defaults; `file` names the problems of no particular line.
+    fn new(
+        system: &'a dyn System,
+        server_root: &Path,
+        file: &Path,
+        diags: Vec<Diagnostic>,
+    ) -> Self {
+        Loader {
+            system,
+            server_root: server_root.to_path_buf(),
+            diags,
+            listen: Vec::new(),
+            user: None,
+            group: None,
+            pid_file: None,
+            pool: PoolLimits::default(),
+            itk: ItkGlobal::default(),
+            server_tokens: ServerTokens::Full,
+            types_config: None,
+            log_formats: HashMap::new(),
+            transfer_format: None,
+            static_ids: Vec::new(),
+            main_span: Span {
+                file: file.into(),
+                line: 0,
+            },
+        }
+    }
+
     fn error(&mut self, d: &Directive, message: impl Into<String>) {
         self.diags
             .push(Diagnostic::error(&d.span, Some(&d.name), message));
@@ -1477,11 +1468,7 @@ impl Loader<'_> {
         vhosts: Vec<VhostScope>,
     ) -> ServerConfig {
         let root = self.server_root.clone();
-        let main_span = Span {
-            file: parsed.file.as_path().into(),
-            line: 0,
-        };
-        self.main_span = main_span.clone();
+        let main_span = self.main_span.clone();
         // Without User/Group: httpd's compiled default is `#-1`, an id no request may
         // use; itkd takes nobody/nogroup, resolved and range-checked like a written one.
         let default = |name: &str, arg: &str| Directive {

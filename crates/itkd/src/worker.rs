@@ -163,6 +163,16 @@ pub struct State {
     parent: nix::unistd::Pid,
 }
 
+impl State {
+    /// Server `index`'s logs: before the switch every server's are held; after it only
+    /// this connection's vhost's remain, at position 0.
+    fn server_logs(&self, index: usize) -> Option<&crate::logs::ServerLogs> {
+        self.logs
+            .servers
+            .get(if self.server.is_some() { 0 } else { index })
+    }
+}
+
 /// The user database for AssignUserIDExpr results.
 struct SysLookup;
 
@@ -258,7 +268,18 @@ async fn handle(
         Err(MapError::NotFound) => return Ok(page(config, Some(server), 404, req, false)),
     };
     let mapped = mapping::map(server, &uri_path);
-    let dir = walk::dir_config(server, Some(&mapped.path), &uri_path);
+    // Before the switch no tenant file is read: the walk only notes whether any level's
+    // AllowOverride would read a .htaccess, so the walk after the switch runs only then.
+    let mut wants_htaccess = false;
+    let dir = {
+        let mut note = |_: &std::path::Path, _: &itkd_config::Overrides| {
+            wants_htaccess = true;
+            Ok(None)
+        };
+        // A reader that never fails cannot make the walk fail.
+        walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut note)
+            .unwrap_or_else(|_| server.dir.clone())
+    };
     let server_name = server.server_name.clone().unwrap_or_default();
     let ctx = ExprContext {
         http_host: host.as_deref(),
@@ -359,7 +380,12 @@ async fn handle(
         let mut reader = |level: &std::path::Path, overrides: &itkd_config::Overrides| {
             read_htaccess(shared, server, level, overrides)
         };
-        match walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut reader) {
+        let walked = if wants_htaccess {
+            walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut reader)
+        } else {
+            Ok(dir)
+        };
+        match walked {
             Ok(d) => d,
             Err(stop) => {
                 let level = if stop.status == 500 {
@@ -505,45 +531,31 @@ async fn handle(
                 || media_type.as_deref() == Some(a.trigger.as_str())
         })
         .cloned();
+    let cgi = |dir| CgiContext {
+        shared,
+        state,
+        server,
+        dir,
+        req,
+        peer,
+        local,
+        index,
+        host: host.as_deref(),
+        now,
+        env: &request_env,
+    };
     if let Some(action) = action.filter(|_| !mapped.script) {
-        let ctx = CgiContext {
-            shared,
-            state,
-            server,
-            dir: &dir,
-            req,
-            peer,
-            local,
-            index,
-            host: host.as_deref(),
-            now,
-            env: &request_env,
-        };
-        return Ok(run_action(ctx, &mapped, split, &action, body).await);
+        return Ok(run_action(cgi(&dir), &mapped, split, &action, body).await);
     }
     if handler.as_deref() == Some("cgi-script") {
-        let ctx = CgiContext {
-            shared,
-            state,
-            server,
-            dir: &dir,
-            req,
-            peer,
-            local,
-            index,
-            host: host.as_deref(),
-            now,
-            env: &request_env,
-        };
-        return Ok(run_cgi(ctx, &mapped, split, body).await);
+        return Ok(run_cgi(cgi(&dir), &mapped, split, body).await);
     }
-    let host_for_redirect = host.clone().unwrap_or_else(|| server_name.clone());
     let file_req = FileRequest {
         method: req.method().as_str(),
         headers: req.headers(),
         query: req.uri().query(),
         scheme: "http",
-        host: &host_for_redirect,
+        host: &redirect_host,
         now,
     };
     let response = match files::serve(&mapped, &dir, &config.mime_types, &file_req) {
@@ -614,11 +626,7 @@ fn log_error(
 ) {
     let st = state.borrow();
     // Before the switch every server's logs are there; after it, only this vhost's.
-    let logs = st
-        .logs
-        .servers
-        .get(if st.server.is_some() { 0 } else { index })
-        .or(st.logs.servers.first());
+    let logs = st.server_logs(index).or(st.logs.servers.first());
     if let Some(file) = logs.and_then(|l| l.error.as_ref()) {
         logs::write_error(file, module, level, client, message);
     }
@@ -1303,11 +1311,7 @@ fn access_log<B>(
 ) {
     let st = state.borrow();
     let index = st.current;
-    let Some(logs) = st
-        .logs
-        .servers
-        .get(if st.server.is_some() { 0 } else { index })
-    else {
+    let Some(logs) = st.server_logs(index) else {
         return;
     };
     if logs.access.is_empty() {

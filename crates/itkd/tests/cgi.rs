@@ -154,19 +154,6 @@ fn wait_until_gone(uid: u32) -> bool {
     false
 }
 
-fn curl(args: &[&str]) -> (String, Vec<u8>) {
-    let out = Command::new("curl")
-        .args(["-s", "-m", "20", "-o", "-", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .unwrap();
-    let mut body = out.stdout;
-    let split = body.iter().rposition(|&b| b == b'\n').unwrap_or(0);
-    let code = String::from_utf8_lossy(&body[split + 1..]).into_owned();
-    body.truncate(split);
-    (code, body)
-}
-
 #[test]
 fn scripts_run_as_their_tenant_with_only_fds_0_1_2() {
     if !root() {

@@ -183,24 +183,10 @@ fn basic_authentication_from_a_tenants_htaccess() {
     std::fs::set_permissions(base.join("t1"), std::fs::Permissions::from_mode(0o711)).unwrap();
     let url = |path: &str| format!("http://127.0.0.1:{}{path}", server.port);
     let curl = |args: &[&str]| {
-        let out = std::process::Command::new("curl")
-            .args([
-                "-s",
-                "-m",
-                "10",
-                "-o",
-                "-",
-                "-w",
-                "\n%{http_code}",
-                "-H",
-                "Host: t1.test",
-            ])
-            .args(args)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap();
-        (code.to_owned(), body.to_owned())
+        let mut all = vec!["-H", "Host: t1.test"];
+        all.extend_from_slice(args);
+        let (code, body) = common::curl(&all);
+        (code, String::from_utf8_lossy(&body).into_owned())
     };
     let head = std::process::Command::new("curl")
         .args([

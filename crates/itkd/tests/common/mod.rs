@@ -274,3 +274,17 @@ pub fn status_field(status: &str, name: &str) -> String {
         .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
 }
+
+/// `curl -s ARGS`: (HTTP status as curl prints it, body).
+pub fn curl(args: &[&str]) -> (String, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "20", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .unwrap();
+    let mut body = out.stdout;
+    let split = body.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+    let code = String::from_utf8_lossy(&body[split + 1..]).into_owned();
+    body.truncate(split);
+    (code, body)
+}
