@@ -4,13 +4,12 @@
 //! never reads a byte from a client: the worker does.
 
 use std::net::TcpListener;
-use std::os::fd::AsFd;
 
-use itkd_sys::process::{self, Fork};
+use itkd_sys::process::{self, Fork, SingleThreaded};
 use itkd_sys::scoreboard::{Scoreboard, SlotState};
 use itkd_sys::{seccomp, signals};
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
@@ -55,8 +54,25 @@ pub fn run(shared: &mut Shared, mut listeners: Vec<TcpListener>, board: &Scorebo
     for l in &listeners {
         let _ = l.set_nonblocking(true);
     }
+    // One epoll set per pool child, each listener added with EPOLLEXCLUSIVE: a new
+    // connection wakes one idle pool child, not all of them (with poll() every idle
+    // child woke, and all but one found EAGAIN).
+    let Ok(epoll) = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC) else {
+        return 1;
+    };
+    for (i, l) in listeners.iter().enumerate() {
+        let event = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, i as u64);
+        if epoll.add(l, event).is_err() {
+            return 1;
+        }
+    }
+    // Checked once: this process never starts a thread.
+    let Some(single) = SingleThreaded::check() else {
+        return 1;
+    };
     let limit = config.pool.max_connections_per_child;
     let mut served = 0u32;
+    let mut events = [EpollEvent::empty(); 8];
     board.slot(slot).set_state(SlotState::Idle);
     loop {
         if signals::take(Signal::SIGTERM)
@@ -65,41 +81,36 @@ pub fn run(shared: &mut Shared, mut listeners: Vec<TcpListener>, board: &Scorebo
         {
             return 0;
         }
-        let ready: Vec<usize> = {
-            let mut fds: Vec<PollFd<'_>> = listeners
-                .iter()
-                .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
-                .collect();
-            match poll(&mut fds, PollTimeout::from(1000u16)) {
-                Ok(0) | Err(Errno::EINTR) => continue,
-                Ok(_) => fds
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)))
-                    .map(|(i, _)| i)
-                    .collect(),
-                Err(_) => return 1,
-            }
+        let ready = match epoll.wait(&mut events, EpollTimeout::from(1000u16)) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return 1,
         };
-        for i in ready {
+        for event in &events[..ready] {
+            let Some(listener) = usize::try_from(event.data())
+                .ok()
+                .and_then(|i| listeners.get(i))
+            else {
+                continue;
+            };
             // Another pool child may have taken it: EAGAIN is the normal outcome then.
-            let Ok((stream, _)) = listeners[i].accept() else {
+            let Ok((stream, _)) = listener.accept() else {
                 continue;
             };
             let _ = stream.set_nonblocking(false);
             board.slot(slot).set_state(SlotState::Busy);
-            // A pool child never starts a thread; fork_single_threaded checks it anyway.
-            match process::fork_single_threaded() {
+            match single.fork() {
                 Ok(Fork::Child) => {
                     // The worker holds no listener (mpm-itk closes them too).
                     listeners.clear();
+                    drop(epoll);
                     let _ = signals::reset_to_default(&[
                         Signal::SIGTERM,
                         Signal::SIGUSR1,
                         Signal::SIGWINCH,
                     ]);
                     let code = worker::run(shared, stream, board, slot);
-                    std::process::exit(code);
+                    process::exit_now(code);
                 }
                 Ok(Fork::Parent(child)) => {
                     drop(stream);
