@@ -258,6 +258,15 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
 /// Splits a mapped path into the script file and the PATH_INFO after it: the longest
 /// prefix (at or below `root`) that is a regular file. Looked up as the tenant.
 pub fn split_path_info(path: &Path, root: &Path) -> Option<(PathBuf, String)> {
+    split_path_info_with_meta(path, root).map(|(file, info, _)| (file, info))
+}
+
+/// [`split_path_info`], also giving the file's metadata (the stat it made), so that a
+/// caller serving the file does not stat it again.
+pub fn split_path_info_with_meta(
+    path: &Path,
+    root: &Path,
+) -> Option<(PathBuf, String, std::fs::Metadata)> {
     let mut candidate = path.to_path_buf();
     let mut rest: Vec<String> = Vec::new();
     loop {
@@ -268,7 +277,7 @@ pub fn split_path_info(path: &Path, root: &Path) -> Option<(PathBuf, String)> {
                 } else {
                     rest.iter().rev().map(|s| format!("/{s}")).collect()
                 };
-                return Some((candidate, info));
+                return Some((candidate, info, meta));
             }
             return None;
         }

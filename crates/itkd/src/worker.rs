@@ -56,6 +56,8 @@ pub fn run(
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
+        // One connection (and a CGI's pipes): a small event buffer is plenty.
+        .max_io_events_per_tick(64)
         .build()
     {
         Ok(rt) => rt,
@@ -512,7 +514,15 @@ async fn handle(
         ));
     }
     // CGI: ScriptAlias, or the cgi-script handler by SetHandler/AddHandler (ExecCGI).
-    let split = itkd_http::cgi::split_path_info(&mapped.path, &mapped.root);
+    let (split, known) = match itkd_http::cgi::split_path_info_with_meta(&mapped.path, &mapped.root)
+    {
+        Some((file, info, meta)) => {
+            // The stat of the whole path, reused by the static handler.
+            let known = (info.is_empty() && file == mapped.path).then_some(meta);
+            (Some((file, info)), known)
+        }
+        None => (None, None),
+    };
     let handler = if mapped.script {
         Some("cgi-script".to_owned())
     } else {
@@ -558,23 +568,24 @@ async fn handle(
         host: &redirect_host,
         now,
     };
-    let response = match files::serve(&mapped, &dir, &config.mime_types, &file_req) {
-        Outcome::Response {
-            status,
-            headers,
-            body,
-        } => build(config, status, headers, ResponseBody::from(body)),
-        Outcome::Error {
-            status,
-            log,
-            headers,
-        } => {
-            if let Some(message) = log {
-                log_error(state, index, "core", Level::Error, Some(peer), &message);
+    let response =
+        match files::serve_with(&mapped, &dir, &config.mime_types, &file_req, known.as_ref()) {
+            Outcome::Response {
+                status,
+                headers,
+                body,
+            } => build(config, status, headers, ResponseBody::from(body)),
+            Outcome::Error {
+                status,
+                log,
+                headers,
+            } => {
+                if let Some(message) = log {
+                    log_error(state, index, "core", Level::Error, Some(peer), &message);
+                }
+                document_or_page(config, server, &dir, status, req, headers, now)
             }
-            document_or_page(config, server, &dir, status, req, headers, now)
-        }
-    };
+        };
     let mut response = response;
     if last {
         response
@@ -1458,16 +1469,19 @@ impl http_body::Body for ResponseBody {
                 }
                 if !this.started {
                     this.started = true;
-                    if let Err(e) = file.seek(SeekFrom::Start(*offset)) {
-                        return Poll::Ready(Some(Err(e)));
+                    // A fresh descriptor is at 0 already: no lseek for whole files.
+                    if *offset != 0 {
+                        if let Err(e) = file.seek(SeekFrom::Start(*offset)) {
+                            return Poll::Ready(Some(Err(e)));
+                        }
                     }
                 }
-                let want = usize::try_from((*len).min(CHUNK)).unwrap_or(0);
-                let mut buf = vec![0; want];
-                match file.read(&mut buf) {
+                let want = (*len).min(CHUNK);
+                // Read straight into spare capacity: no zeroing of the buffer first.
+                let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+                match file.by_ref().take(want).read_to_end(&mut buf) {
                     Ok(0) => Poll::Ready(Some(Err(std::io::ErrorKind::UnexpectedEof.into()))),
                     Ok(n) => {
-                        buf.truncate(n);
                         *len -= n as u64;
                         Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
                     }
