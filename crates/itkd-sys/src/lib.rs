@@ -14,6 +14,7 @@
 
 pub mod credentials;
 pub mod error;
+pub mod fileio;
 pub mod process;
 pub mod scoreboard;
 pub mod seccomp;

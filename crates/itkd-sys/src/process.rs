@@ -331,6 +331,21 @@ mod tests {
     }
 
     #[test]
+    fn no_single_threaded_token_beside_another_thread() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || rx.recv().ok());
+        let token = SingleThreaded::check();
+        tx.send(()).ok();
+        t.join().ok();
+        assert!(token.is_none());
+    }
+
+    #[test]
+    fn allocator_settings_are_accepted() {
+        assert!(tune_allocator());
+    }
+
+    #[test]
     fn keep_caps_round_trips() {
         // PR_SET_KEEPCAPS is per thread: this touches the test's own thread only.
         set_keep_caps(true).unwrap();

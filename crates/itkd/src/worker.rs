@@ -1407,7 +1407,6 @@ fn split_host(host: &str) -> (String, Option<u16>) {
 /// fine: this process serves one connection).
 pub struct ResponseBody {
     body: Body,
-    started: bool,
     /// The connection's state, marked idle when the body is done (dropped).
     state: Option<Rc<RefCell<State>>>,
     /// A CGI script's output, streamed as it comes.
@@ -1418,7 +1417,6 @@ impl From<Body> for ResponseBody {
     fn from(body: Body) -> Self {
         ResponseBody {
             body,
-            started: false,
             state: None,
             cgi: None,
         }
@@ -1447,7 +1445,6 @@ impl http_body::Body for ResponseBody {
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        use std::io::{Read, Seek, SeekFrom};
         let this = self.get_mut();
         if let Some(output) = &mut this.cgi {
             return output
@@ -1467,22 +1464,15 @@ impl http_body::Body for ResponseBody {
                 if *len == 0 {
                     return Poll::Ready(None);
                 }
-                if !this.started {
-                    this.started = true;
-                    // A fresh descriptor is at 0 already: no lseek for whole files.
-                    if *offset != 0 {
-                        if let Err(e) = file.seek(SeekFrom::Start(*offset)) {
-                            return Poll::Ready(Some(Err(e)));
-                        }
+                let want = usize::try_from((*len).min(CHUNK)).unwrap_or(0);
+                match itkd_sys::fileio::pread_new(file, *offset, want) {
+                    Ok(buf) if buf.is_empty() => {
+                        Poll::Ready(Some(Err(std::io::ErrorKind::UnexpectedEof.into())))
                     }
-                }
-                let want = (*len).min(CHUNK);
-                // Read straight into spare capacity: no zeroing of the buffer first.
-                let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
-                match file.by_ref().take(want).read_to_end(&mut buf) {
-                    Ok(0) => Poll::Ready(Some(Err(std::io::ErrorKind::UnexpectedEof.into()))),
-                    Ok(n) => {
+                    Ok(buf) => {
+                        let n = buf.len();
                         *len -= n as u64;
+                        *offset += n as u64;
                         Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
                     }
                     Err(e) => Poll::Ready(Some(Err(e))),

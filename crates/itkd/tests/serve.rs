@@ -83,6 +83,7 @@ fn setup() -> (tempfile::TempDir, Server) {
     own_tree(&ovr, 20004, 21004);
     std::fs::set_permissions(base.join("t1"), std::fs::Permissions::from_mode(0o711)).unwrap();
     tenant(base, 2, &[("f.txt", "t2 file\n")]);
+    std::fs::write(base.join("t2/big.bin"), big_file()).unwrap();
     link(&base.join("t1/secret.txt"), &base.join("t2/link.txt"));
     own_tree(&base.join("t2"), 20002, 21002);
     tenant(
@@ -545,6 +546,62 @@ fn a_broken_configuration_on_graceful_restart_keeps_the_old_one_serving() {
         "{log}"
     );
     assert!(log.contains("Invalid command 'FrobnicateWidgets'"), "{log}");
+}
+
+/// 600 KiB that no two offsets confuse: more than two of the worker's read chunks.
+fn big_file() -> Vec<u8> {
+    (0..600 * 1024u32)
+        .map(|i| (i.wrapping_mul(7) % 251) as u8 ^ (i >> 12) as u8)
+        .collect()
+}
+
+#[test]
+fn large_files_and_ranges_arrive_byte_for_byte() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let url = format!("http://{}/big.bin", server.addr());
+    let want = big_file();
+    let (code, body) = curl(&["-H", "Host: t2.test", &url]);
+    assert_eq!(code, "200");
+    assert!(body == want, "{} bytes, differ", body.len());
+    for (first, last) in [
+        (0, 0),
+        (300_000, 500_000),
+        (614_000, 614_399),
+        (4095, 266_241),
+    ] {
+        let (code, body) = curl(&[
+            "-H",
+            "Host: t2.test",
+            "-r",
+            &format!("{first}-{last}"),
+            &url,
+        ]);
+        assert_eq!(code, "206", "{first}-{last}");
+        assert!(
+            body == want[first..=last],
+            "{first}-{last}: {} bytes",
+            body.len()
+        );
+    }
+    // Two ranges: multipart/byteranges, each part's bytes from its own offset.
+    let (code, body) = curl(&["-H", "Host: t2.test", "-r", "10-19,400000-400009", &url]);
+    assert_eq!(code, "206");
+    for (first, last) in [(10, 19), (400_000, 400_009)] {
+        // httpd's spelling of the part header.
+        let head = format!("Content-range: bytes {first}-{last}/614400\r\n\r\n");
+        let at = body
+            .windows(head.len())
+            .position(|w| w == head.as_bytes())
+            .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&body)));
+        let start = at + head.len();
+        assert!(
+            body[start..start + 10] == want[first..=last],
+            "{first}-{last}"
+        );
+    }
 }
 
 #[test]
