@@ -211,11 +211,7 @@ fn start_generation(
     }
     let logs = Logs::open(&config)?;
     Ok(Generation {
-        shared: Shared {
-            config,
-            logs,
-            parsed,
-        },
+        shared: Shared::new(config, logs, parsed),
         listeners,
     })
 }

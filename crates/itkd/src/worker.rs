@@ -6,6 +6,7 @@
 //! that needs other credentials gets no response: the connection is closed, as mpm-itk.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -37,6 +38,49 @@ pub struct Shared {
     pub logs: Logs,
     /// The configuration's directive tree: `.htaccess` files see its defines.
     pub parsed: itkd_config::Parsed,
+    /// The credentials of every identity the configuration names statically (User/Group,
+    /// AssignUserID), supplementary groups included: looked up once by the master, so a
+    /// worker does not read the group database (getgrouplist) per connection.
+    pub credentials: HashMap<(u32, u32), Credentials>,
+}
+
+impl Shared {
+    pub fn new(config: ServerConfig, logs: Logs, parsed: itkd_config::Parsed) -> Shared {
+        let mut credentials = HashMap::new();
+        let mut add = |user: &itkd_config::model::UserId, gid: u32| {
+            credentials
+                .entry((user.uid, gid))
+                .or_insert_with(|| Credentials::for_user(user.uid, gid, user.name.as_deref()));
+        };
+        add(&config.user, config.group.gid);
+        for server in std::iter::once(&config.main).chain(&config.vhosts) {
+            let mut dirs = vec![&server.dir];
+            let mut sections: Vec<&itkd_config::dirconf::Section> =
+                server.sections.iter().collect();
+            while let Some(section) = sections.pop() {
+                dirs.push(&section.config);
+                sections.extend(&section.files);
+            }
+            for assign in dirs.into_iter().filter_map(|d| d.assign.as_ref()) {
+                add(&assign.user, assign.group.gid);
+            }
+        }
+        Shared {
+            config,
+            logs,
+            parsed,
+            credentials,
+        }
+    }
+
+    /// The credentials for `wanted`: from the table made at start when the configuration
+    /// names it, else (AssignUserIDExpr results) looked up now.
+    fn credentials_for(&self, wanted: &Identity) -> Credentials {
+        match self.credentials.get(&(wanted.uid, wanted.gid)) {
+            Some(c) => c.clone(),
+            None => Credentials::for_user(wanted.uid, wanted.gid, wanted.user_name.as_deref()),
+        }
+    }
 }
 
 /// Serves one accepted connection to the end; returns the process exit code. `slot` is
@@ -327,8 +371,7 @@ async fn handle(
                     );
                     return Ok(page(config, Some(server), 503, req, true));
                 }
-                let creds =
-                    Credentials::for_user(wanted.uid, wanted.gid, wanted.user_name.as_deref());
+                let creds = shared.credentials_for(&wanted);
                 if let Err(e) = switch_to(&creds, wanted.nice.and_then(Nice::new)) {
                     drop(st);
                     log_error(
