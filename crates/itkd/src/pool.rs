@@ -97,7 +97,6 @@ pub fn run(shared: &mut Shared, mut listeners: Vec<TcpListener>, board: &Scorebo
             let Ok((stream, _)) = listener.accept() else {
                 continue;
             };
-            let _ = stream.set_nonblocking(false);
             board.slot(slot).set_state(SlotState::Busy);
             match single.fork() {
                 Ok(Fork::Child) => {
