@@ -29,6 +29,7 @@ use itkd_sys::scoreboard::Scoreboard;
 use crate::logs::{self, Logs};
 use itkd_config::dirconf::{DirConfig, ErrorDocument, ServerSignature};
 use itkd_http::errors::{self, ErrorContext, Signature};
+use itkd_http::headers::Produced;
 use itkd_http::logfmt::{ConnStatus, Level, LogEntry};
 
 /// What every worker starts from: built by the master, inherited through two forks.
@@ -71,6 +72,8 @@ pub fn run(
         keep_alive_timeout: shared.config.main.keep_alive_timeout,
         current: 0,
         parent: nix::unistd::getppid(),
+        header_actions: Vec::new(),
+        header_env: Vec::new(),
     }));
     // A LocalSet: the CGI runner spawns !Send tasks (stderr to the log) on this thread.
     let local_set = tokio::task::LocalSet::new();
@@ -91,6 +94,7 @@ pub fn run(
                 let req = Request::from_parts(parts, ());
                 let result = handle(shared, &state, &req, body, peer, local, board, slot).await;
                 result.map(|mut response| {
+                    apply_header_actions(&state, &mut response, start);
                     access_log(shared, &state, &req, &response, peer, local, start);
                     // The body marks the connection idle again once hyper is done with it.
                     response.body_mut().state = Some(state.clone());
@@ -161,6 +165,10 @@ pub struct State {
     current: usize,
     /// The pool child that forked this worker.
     parent: nix::unistd::Pid,
+    /// The `Header` actions in force for the request being handled (the server's until
+    /// the per-directory walk is done), and the request variables they may look at.
+    header_actions: Vec<itkd_config::dirconf::HeaderAction>,
+    header_env: Vec<(String, String)>,
 }
 
 impl State {
@@ -219,7 +227,12 @@ async fn handle(
     slot: usize,
 ) -> Result<Response<ResponseBody>, CloseConnection> {
     let config = &shared.config;
-    state.borrow_mut().current = 0;
+    {
+        let mut st = state.borrow_mut();
+        st.current = 0;
+        st.header_actions.clone_from(&config.main.dir.headers);
+        st.header_env.clear();
+    }
     let now = SystemTime::now();
     let host = host_of(req);
     // RFC 9112 §3.2: HTTP/1.1 without Host is a 400; HTTP/1.0 without Host goes to the
@@ -235,12 +248,16 @@ async fn handle(
             Route::Main => 0,
             Route::Vhost(i) => i + 1,
         };
-    state.borrow_mut().current = index;
     let server = if index == 0 {
         &config.main
     } else {
         &config.vhosts[index - 1]
     };
+    {
+        let mut st = state.borrow_mut();
+        st.current = index;
+        st.header_actions.clone_from(&server.dir.headers);
+    }
     if let Some((status, notes)) = limits_exceeded(server, req) {
         return Ok(error_response(
             config,
@@ -407,6 +424,11 @@ async fn handle(
     // mod_env: SetEnv/PassEnv/UnsetEnv of the merged sections (.htaccess included), for
     // CGI and Require env.
     let request_env = itkd_config::dirconf::EnvOp::apply(&dir.env, |k| std::env::var(k).ok());
+    {
+        let mut st = state.borrow_mut();
+        st.header_actions.clone_from(&dir.headers);
+        st.header_env.clone_from(&request_env);
+    }
     // Basic authentication (the password and group files are read as the tenant).
     let (user, groups) = match authenticate(&dir, req, &uri_path) {
         Ok(found) => found,
@@ -740,7 +762,10 @@ fn error_response<B>(
     } else {
         Body::Bytes(Bytes::from(page))
     };
-    build(config, status, headers, ResponseBody::from(body))
+    let mut response = build(config, status, headers, ResponseBody::from(body));
+    // httpd's ap_send_error_response: only err_headers_out (`Header always`) goes out.
+    response.extensions_mut().insert(Produced::ErrorPath);
+    response
 }
 
 /// `AuthType Basic`: the user and groups the request proves, if any. A wrong password is
@@ -1213,6 +1238,7 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
                 ResponseBody::from(Body::Empty),
             );
             response.body_mut().cgi = Some(output);
+            response.extensions_mut().insert(Produced::Cgi);
             response
         }
     }
@@ -1249,7 +1275,9 @@ fn document_or_page<B>(
             } else {
                 Body::Bytes(Bytes::from(text.clone()))
             };
-            build(config, status, headers, ResponseBody::from(body))
+            let mut response = build(config, status, headers, ResponseBody::from(body));
+            response.extensions_mut().insert(Produced::ErrorPath);
+            response
         }
         Some(ErrorDocument::Remote(url)) => {
             let mut headers = HeaderMap::new();
@@ -1382,6 +1410,29 @@ fn access_log<B>(
         ConnStatus::KeepAlive
     };
     logs::write_access(logs, &e);
+}
+
+/// mod_headers: the request's `Header` actions on the response about to be sent.
+fn apply_header_actions(
+    state: &RefCell<State>,
+    response: &mut Response<ResponseBody>,
+    received: SystemTime,
+) {
+    let st = state.borrow();
+    if st.header_actions.is_empty() {
+        return;
+    }
+    let produced = response
+        .extensions()
+        .get::<Produced>()
+        .copied()
+        .unwrap_or_default();
+    let req = itkd_http::headers::Request {
+        env: &st.header_env,
+        received,
+        now: SystemTime::now(),
+    };
+    itkd_http::headers::apply(&st.header_actions, produced, response.headers_mut(), &req);
 }
 
 /// `name[:port]` of a Host header.
