@@ -80,7 +80,8 @@ impl OptionsSetting {
         }
     }
 
-    fn then(self, inner: OptionsSetting) -> OptionsSetting {
+    /// `self` followed by `inner` (a later line, or an inner section).
+    pub fn then(self, inner: OptionsSetting) -> OptionsSetting {
         match (self, inner) {
             (_, OptionsSetting::Set(_)) => inner,
             (OptionsSetting::Set(set), change) => OptionsSetting::Set(change.apply(set)),

@@ -823,9 +823,10 @@ impl<'a> Loader<'a> {
                     _ => None,
                 };
                 if let Some(setting) = self.options(d, allowed) {
+                    // httpd's set_options: `+x`/`-y` lines in one section add up.
                     dir.options = Some(match dir.options {
-                        Some(OptionsSetting::Set(base)) => OptionsSetting::Set(setting.apply(base)),
-                        _ => setting,
+                        Some(before) => before.then(setting),
+                        None => setting,
                     });
                 }
             }

@@ -515,3 +515,28 @@ fn limit_sections_in_htaccess_need_auth_config_or_limit() {
         assert_eq!(errs, want, "{text} under {allow}");
     }
 }
+
+#[test]
+fn relative_options_lines_in_one_htaccess_add_up() {
+    let base = OptionSet::SYM_LINKS;
+    for (text, want) in [
+        (
+            "Options +Indexes\nOptions +ExecCGI\n",
+            base.union(OptionSet::INDEXES).union(OptionSet::EXEC_CGI),
+        ),
+        ("Options +Indexes\nOptions -Indexes\n", base),
+        (
+            "Options +Indexes -FollowSymLinks\nOptions +ExecCGI\n",
+            OptionSet::INDEXES.union(OptionSet::EXEC_CGI),
+        ),
+        (
+            "Options Indexes\nOptions +ExecCGI\n",
+            OptionSet::INDEXES.union(OptionSet::EXEC_CGI),
+        ),
+        ("Options +ExecCGI\nOptions Indexes\n", OptionSet::INDEXES),
+    ] {
+        let (h, errs) = htaccess(text, "AllowOverride Options");
+        assert_eq!(errs, Vec::<String>::new(), "{text}");
+        assert_eq!(h.dir.effective_options(), want, "{text}");
+    }
+}
