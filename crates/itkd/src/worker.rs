@@ -74,6 +74,7 @@ pub fn run(
         parent: nix::unistd::getppid(),
         header_actions: Vec::new(),
         header_env: Vec::new(),
+        htaccess_cache: Vec::new(),
     }));
     // A LocalSet: the CGI runner spawns !Send tasks (stderr to the log) on this thread.
     let local_set = tokio::task::LocalSet::new();
@@ -169,7 +170,22 @@ pub struct State {
     /// the per-directory walk is done), and the request variables they may look at.
     header_actions: Vec<itkd_config::dirconf::HeaderAction>,
     header_env: Vec<(String, String)>,
+    /// `.htaccess` results already read by this process (see [`cached_htaccess`]).
+    htaccess_cache: Vec<HtaccessEntry>,
 }
+
+/// One directory's `.htaccess` result: server index, directory, the override set it was
+/// read under, and what reading it gave.
+type HtaccessEntry = (
+    usize,
+    std::path::PathBuf,
+    itkd_config::Overrides,
+    Result<Option<itkd_config::Htaccess>, walk::HtaccessStop>,
+);
+
+/// Bounds the per-process `.htaccess` cache (a keep-alive connection makes at most
+/// MaxKeepAliveRequests requests, each walking a few directories).
+const HTACCESS_CACHE_ENTRIES: usize = 256;
 
 impl State {
     /// Server `index`'s logs: before the switch every server's are held; after it only
@@ -395,7 +411,9 @@ async fn handle(
     // Now, as the tenant: the .htaccess files along the path (AllowOverride permitting).
     let dir = {
         let mut reader = |level: &std::path::Path, overrides: &itkd_config::Overrides| {
-            read_htaccess(shared, server, level, overrides)
+            cached_htaccess(state, index, level, overrides, || {
+                read_htaccess(shared, server, level, overrides)
+            })
         };
         let walked = if wants_htaccess {
             walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut reader)
@@ -808,6 +826,40 @@ fn authenticate(
         None => Vec::new(),
     };
     Ok((Some(name), groups))
+}
+
+/// `read` (one directory's `.htaccess`), remembered for this process's later requests:
+/// a worker serves one connection as one tenant, so its keep-alive requests reuse what
+/// the first ones read (httpd re-reads per request; an edit shows on the next
+/// connection). Nothing crosses processes, so no tenant ever sees another's results.
+fn cached_htaccess(
+    state: &RefCell<State>,
+    index: usize,
+    level: &std::path::Path,
+    overrides: &itkd_config::Overrides,
+    read: impl FnOnce() -> Result<Option<itkd_config::Htaccess>, walk::HtaccessStop>,
+) -> Result<Option<itkd_config::Htaccess>, walk::HtaccessStop> {
+    let hit = state
+        .borrow()
+        .htaccess_cache
+        .iter()
+        .find(|(i, dir, o, _)| *i == index && dir == level && o == overrides)
+        .map(|(_, _, _, result)| result.clone());
+    if let Some(result) = hit {
+        return result;
+    }
+    let result = read();
+    let mut st = state.borrow_mut();
+    if st.htaccess_cache.len() >= HTACCESS_CACHE_ENTRIES {
+        st.htaccess_cache.clear();
+    }
+    st.htaccess_cache.push((
+        index,
+        level.to_path_buf(),
+        overrides.clone(),
+        result.clone(),
+    ));
+    result
 }
 
 /// One directory's `.htaccess` (every AccessFileName), read as the tenant: missing is

@@ -613,3 +613,44 @@ fn a_directory_the_tenant_cannot_search_is_403() {
         );
     }
 }
+
+#[test]
+fn keep_alive_requests_reuse_the_htaccess_their_worker_read() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(base.join("www")).unwrap();
+    tenant(
+        base,
+        1,
+        &[("www/ka/.htaccess", "ErrorDocument 404 \"first\"\n")],
+    );
+    tenant(base, 2, &[("www/index.html", "t2\n")]);
+    let server = Server::start(base, CONFIG);
+    let request = b"GET /ka/nosuch HTTP/1.1\r\nHost: t1.test\r\n\r\n";
+    let mut conn = std::net::TcpStream::connect(server.addr()).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    std::io::Write::write_all(&mut conn, request).unwrap();
+    assert_eq!(read_response(&mut conn), Some((404, "first".into())));
+    // The tenant edits the file (same owner and mode) while the connection is open.
+    std::fs::write(
+        base.join("t1/www/ka/.htaccess"),
+        "ErrorDocument 404 \"second\"\n",
+    )
+    .unwrap();
+    std::io::Write::write_all(&mut conn, request).unwrap();
+    assert_eq!(
+        read_response(&mut conn),
+        Some((404, "first".into())),
+        "the same worker answers from what it read"
+    );
+    // A new connection is a new worker: it reads the file again.
+    assert_eq!(
+        get(server.addr(), "t1.test", "/ka/nosuch"),
+        (404, "second".into())
+    );
+}
