@@ -80,7 +80,8 @@ impl OptionsSetting {
         }
     }
 
-    fn then(self, inner: OptionsSetting) -> OptionsSetting {
+    /// `self` followed by `inner` (a later line, or an inner section).
+    pub fn then(self, inner: OptionsSetting) -> OptionsSetting {
         match (self, inner) {
             (_, OptionsSetting::Set(_)) => inner,
             (OptionsSetting::Set(set), change) => OptionsSetting::Set(change.apply(set)),
@@ -183,6 +184,59 @@ pub struct DirConfig {
     pub auth_name: Option<String>,
     pub auth_user_file: Option<std::path::PathBuf>,
     pub auth_group_file: Option<std::path::PathBuf>,
+    /// mod_headers `Header` actions, in order (outer sections first).
+    pub headers: Vec<HeaderAction>,
+}
+
+/// Which of httpd's two response header tables a `Header` action works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderTable {
+    /// `onsuccess` (the default): `headers_out`, sent with responses a handler produced.
+    OnSuccess,
+    /// `always`: `err_headers_out`, sent with every response, error pages included.
+    Always,
+}
+
+/// What a `Header` action does to its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderOp {
+    /// Replaces every value.
+    Set,
+    /// Joins the value to the existing one with `, ` (or sets it).
+    Append,
+    /// Adds one more header line, even if one exists.
+    Add,
+    /// Appends unless the value is already one of the comma-separated values.
+    Merge,
+    /// Sets only when the header is absent.
+    SetIfEmpty,
+    /// Removes every value.
+    Unset,
+}
+
+/// One piece of a `Header` value: literal text or one of mod_headers' `%` formats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderPiece {
+    Text(String),
+    /// `%t`: `t=` and the time the request was received, microseconds since the epoch.
+    Time,
+    /// `%D`: `D=` and the time from request received to the header sent, microseconds.
+    Duration,
+    /// `%{VAR}e`: a request variable (SetEnv & co.), empty when unset.
+    Env(String),
+}
+
+/// One `Header [always|onsuccess] action name [value] [env=[!]VAR]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderAction {
+    pub table: HeaderTable,
+    pub op: HeaderOp,
+    /// The header name as written (compared case-insensitively).
+    pub name: String,
+    /// Empty for `unset`.
+    pub value: Vec<HeaderPiece>,
+    /// `env=VAR` (true) or `env=!VAR` (false): act only when VAR is (not) set.
+    pub condition: Option<(bool, String)>,
 }
 
 /// One mod_env directive's effect on the request environment.
@@ -272,6 +326,8 @@ impl DirConfig {
             auth_name: pick(&self.auth_name, &inner.auth_name),
             auth_user_file: pick(&self.auth_user_file, &inner.auth_user_file),
             auth_group_file: pick(&self.auth_group_file, &inner.auth_group_file),
+            // mod_headers: the outer section's actions run first, then the inner one's.
+            headers: concat(&self.headers, &inner.headers),
         }
     }
 

@@ -43,6 +43,8 @@ pub enum Override {
     Indexes,
     Limit,
     Options,
+    /// httpd's `OR_LIMIT|OR_AUTHCFG` (`<Limit>`, `<LimitExcept>`): either class allows it.
+    AuthConfigOrLimit,
     /// httpd's `OR_ALL`: allowed under any class `AllowOverride` grants.
     Any,
 }
@@ -63,6 +65,7 @@ impl Override {
             Override::Indexes => "Indexes",
             Override::Limit => "Limit",
             Override::Options => "Options",
+            Override::AuthConfigOrLimit => "AuthConfig, Limit",
             Override::Any => "any",
         }
     }
@@ -186,8 +189,8 @@ pub static DIRECTIVES: &[Spec] = &[
     spec("IncludeOptional", "core", ANY, None, "file-path|directory-path|wildcard"),
     spec("KeepAlive", "core", SERVER, None, "On|Off"),
     spec("KeepAliveTimeout", "core", SERVER, None, "num[ms]"),
-    spec("<Limit>", "core", ANY, Some(O::Any), "method [method] ..."),
-    spec("<LimitExcept>", "core", ANY, Some(O::Any), "method [method] ..."),
+    spec("<Limit>", "core", ANY, Some(O::AuthConfigOrLimit), "method [method] ..."),
+    spec("<LimitExcept>", "core", ANY, Some(O::AuthConfigOrLimit), "method [method] ..."),
     spec("LimitRequestBody", "core", ANY, Some(O::Any), "bytes"),
     spec("LimitRequestFields", "core", SERVER, None, "number"),
     spec("LimitRequestFieldSize", "core", SERVER, None, "bytes"),
@@ -277,6 +280,8 @@ pub static DIRECTIVES: &[Spec] = &[
     spec("PassEnv", "env", ANY, Some(O::FileInfo), "env-variable [env-variable] ..."),
     spec("SetEnv", "env", ANY, Some(O::FileInfo), "env-variable [value]"),
     spec("UnsetEnv", "env", ANY, Some(O::FileInfo), "env-variable [env-variable] ..."),
+    // mod_headers (response headers; RequestHeader is not provided)
+    spec("Header", "headers", ANY, Some(O::FileInfo), "[always|onsuccess] set|append|add|merge|setifempty|unset header [value] [env=[!]variable]"),
     // mod_log_config
     spec("CustomLog", "log_config", SERVER, None, "file|pipe format|nickname [env=[!]var|expr=expr]"),
     spec("LogFormat", "log_config", SERVER, None, "format|nickname [nickname]"),

@@ -11,8 +11,9 @@ use std::time::Duration;
 use apacheconf::{Diagnostic, Directive, Parsed, Span};
 
 use crate::dirconf::{
-    Action, DirConfig, EnvOp, ErrorDocument, OptionSet, OptionsSetting, Overrides, Redirect,
-    Section, SectionKind, SectionPattern, ServerSignature,
+    Action, DirConfig, EnvOp, ErrorDocument, HeaderAction, HeaderOp, HeaderPiece, HeaderTable,
+    OptionSet, OptionsSetting, Overrides, Redirect, Section, SectionKind, SectionPattern,
+    ServerSignature,
 };
 use crate::directives::{self, Contexts, Override, Spec, Support};
 use crate::expr::StringExpr;
@@ -226,6 +227,10 @@ impl<'a> Loader<'a> {
             Place::Htaccess(overrides) => {
                 let by_class = match spec.htaccess {
                     Some(Override::Any) => !overrides.classes.is_empty(),
+                    Some(Override::AuthConfigOrLimit) => {
+                        overrides.classes.contains(&Override::AuthConfig)
+                            || overrides.classes.contains(&Override::Limit)
+                    }
                     Some(class) => overrides.classes.contains(&class),
                     None => false,
                 };
@@ -818,9 +823,10 @@ impl<'a> Loader<'a> {
                     _ => None,
                 };
                 if let Some(setting) = self.options(d, allowed) {
+                    // httpd's set_options: `+x`/`-y` lines in one section add up.
                     dir.options = Some(match dir.options {
-                        Some(OptionsSetting::Set(base)) => OptionsSetting::Set(setting.apply(base)),
-                        _ => setting,
+                        Some(before) => before.then(setting),
+                        None => setting,
                     });
                 }
             }
@@ -1038,6 +1044,11 @@ impl<'a> Loader<'a> {
                     dir.env.push(if lower == "passenv" { EnvOp::Pass(k.clone()) } else { EnvOp::Unset(k.clone()) });
                 }
             }
+            "header" => {
+                if let Some(action) = self.header(d) {
+                    dir.headers.push(action);
+                }
+            }
             "requestreadtimeout" => {
                 for arg in &d.args {
                     if let Err(e) = check_request_read_timeout(arg) {
@@ -1060,6 +1071,127 @@ impl<'a> Loader<'a> {
                 }
             },
         }
+    }
+
+    /// mod_headers' `Header [always|onsuccess] action header [value] [env=[!]VAR]`, with
+    /// httpd's messages; what itkd does not carry out (edit, echo, note, early, expr=) is
+    /// refused by name rather than ignored.
+    fn header(&mut self, d: &Directive) -> Option<HeaderAction> {
+        let mut args = d.args.iter().map(String::as_str);
+        let mut first = args.next();
+        let table = match first.map(str::to_ascii_lowercase).as_deref() {
+            Some("always") => {
+                first = args.next();
+                HeaderTable::Always
+            }
+            Some("onsuccess") => {
+                first = args.next();
+                HeaderTable::OnSuccess
+            }
+            _ => HeaderTable::OnSuccess,
+        };
+        let rest: Vec<&str> = args.collect();
+        let Some(action) = first else {
+            self.error(d, "Header requires three arguments");
+            return None;
+        };
+        let op = match action.to_ascii_lowercase().as_str() {
+            "set" => HeaderOp::Set,
+            "append" => HeaderOp::Append,
+            "add" => HeaderOp::Add,
+            "merge" => HeaderOp::Merge,
+            "setifempty" => HeaderOp::SetIfEmpty,
+            "unset" => HeaderOp::Unset,
+            "echo" | "edit" | "edit*" | "note" => {
+                self.error(
+                    d,
+                    format!("{action} is not supported by itkd (set, append, add, merge, setifempty and unset are)"),
+                );
+                return None;
+            }
+            _ => {
+                self.error(d, "first argument must be 'add', 'set', 'setifempty', 'append', 'merge', 'unset', 'echo', 'note', 'edit', or 'edit*'.");
+                return None;
+            }
+        };
+        let (name, value, clause) = match (op, rest.as_slice()) {
+            (_, []) => {
+                self.error(d, "Header requires three arguments");
+                return None;
+            }
+            (HeaderOp::Unset, [name]) => (*name, None, None),
+            (HeaderOp::Unset, [name, clause]) => (*name, None, Some(*clause)),
+            (HeaderOp::Unset, _) => {
+                self.error(d, "header unset takes two arguments");
+                return None;
+            }
+            (_, [_]) => {
+                self.error(d, "Header requires three arguments");
+                return None;
+            }
+            (_, [name, value]) => (*name, Some(*value), None),
+            (_, [name, value, clause]) => (*name, Some(*value), Some(*clause)),
+            _ => {
+                self.error(d, "Too many arguments to directive");
+                return None;
+            }
+        };
+        // httpd accepts the name with its final colon.
+        let name = name.strip_suffix(':').unwrap_or(name);
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            self.error(d, format!("'{name}' is not a valid HTTP field name"));
+            return None;
+        }
+        if FRAMING_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+            self.warn(
+                d,
+                format!("{name} has no effect: itkd sets the framing headers (Content-Length, Transfer-Encoding, Connection, Keep-Alive, Date, Server) itself, after mod_headers' work, as httpd does"),
+            );
+        }
+        let condition = match clause {
+            None => None,
+            Some(c) => match c.strip_prefix("env=") {
+                Some(var) => Some(match var.strip_prefix('!') {
+                    Some(v) => (false, v.to_owned()),
+                    None => (true, var.to_owned()),
+                }),
+                None if c.eq_ignore_ascii_case("early") => {
+                    self.error(
+                        d,
+                        "early is not supported by itkd (a debugging aid in httpd)",
+                    );
+                    return None;
+                }
+                None => {
+                    self.error(
+                        d,
+                        format!("condition '{c}' is not supported by itkd: use env=VAR or env=!VAR (expr= is not supported)"),
+                    );
+                    return None;
+                }
+            },
+        };
+        let value = match value {
+            None => Vec::new(),
+            Some(v) if v.starts_with("expr=") => {
+                self.error(d, "values of the form expr=… are not supported by itkd");
+                return None;
+            }
+            Some(v) => match header_value(v) {
+                Ok(pieces) => pieces,
+                Err(e) => {
+                    self.error(d, e);
+                    return None;
+                }
+            },
+        };
+        Some(HeaderAction {
+            table,
+            op,
+            name: name.to_owned(),
+            value,
+            condition,
+        })
     }
 
     fn options(&mut self, d: &Directive, allowed: Option<OptionSet>) -> Option<OptionsSetting> {
@@ -1841,6 +1973,76 @@ fn check_request_read_timeout(arg: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Headers a `Header` action may not touch: HTTP framing and what the server itself sends.
+pub(crate) const FRAMING_HEADERS: &[&str] = &[
+    "Content-Length",
+    "Transfer-Encoding",
+    "Connection",
+    "Keep-Alive",
+    "Date",
+    "Server",
+];
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A `Header` value: literal text with mod_headers' `%%`, `%t`, `%D` and `%{VAR}e`
+/// (a `%` at the very end is a `%`, as in httpd). No control character may appear.
+fn header_value(text: &str) -> Result<Vec<HeaderPiece>, String> {
+    if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\t') {
+        return Err(format!(
+            "Header value contains the control character {:?}",
+            c
+        ));
+    }
+    let mut pieces = Vec::new();
+    let mut literal = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        literal.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        let mut arg = None;
+        if let Some(after) = rest.strip_prefix('{') {
+            let Some(end) = after.find('}') else {
+                return Err("Header format %{ without its closing }".to_owned());
+            };
+            arg = Some(&after[..end]);
+            rest = &after[end + 1..];
+        }
+        let mut chars = rest.chars();
+        let tag = chars.next();
+        if let (None | Some('%'), None) = (tag, arg) {
+            literal.push('%');
+            rest = chars.as_str();
+            continue;
+        }
+        let piece = match (tag, arg) {
+            (Some('t'), _) => HeaderPiece::Time,
+            (Some('D'), _) => HeaderPiece::Duration,
+            (Some('e'), var) => HeaderPiece::Env(var.unwrap_or_default().to_owned()),
+            (Some(t @ ('s' | 'l' | 'i' | 'b')), _) => {
+                return Err(format!(
+                    "Header format %{t} is not supported by itkd (%t, %D, %{{VAR}}e and %% are)"
+                ))
+            }
+            (Some(t), _) => return Err(format!("Unrecognized header format %{t}")),
+            (None, _) => return Err("Unrecognized header format %".to_owned()),
+        };
+        rest = chars.as_str();
+        if !literal.is_empty() {
+            pieces.push(HeaderPiece::Text(std::mem::take(&mut literal)));
+        }
+        pieces.push(piece);
+    }
+    literal.push_str(rest);
+    if !literal.is_empty() || pieces.is_empty() {
+        pieces.push(HeaderPiece::Text(literal));
+    }
+    Ok(pieces)
 }
 
 fn normalize_ext(ext: &str) -> String {

@@ -39,6 +39,7 @@ const PROVIDED: &[&str] = &[
     "autoindex",
     "dir",
     "env",
+    "headers",
     "mime",
 ];
 

@@ -397,3 +397,146 @@ fn htaccess_honours_allow_override_and_never_allows_mpm_itk() {
     assert_eq!(h.files.len(), 1);
     assert!(h.files[0].config.require.is_some());
 }
+
+#[test]
+fn header_directives_parse_with_httpds_messages() {
+    use itkd_config::dirconf::{HeaderOp, HeaderPiece, HeaderTable};
+    let c = config(
+        "Header set X-A \"1 2\"\n<Directory /w>\nHeader always append X-B: b env=!NOPE\nHeader onsuccess unset ETag\nHeader merge Cache-Control \"100%% %{V}e %t %D%\"\n</Directory>\n<IfModule headers_module>\nHeader add X-Mod 1\n</IfModule>\n",
+    );
+    let top = &c.main.dir.headers;
+    assert_eq!(
+        top.len(),
+        1,
+        "<IfModule headers_module> is false without LoadModule"
+    );
+    assert_eq!(
+        (top[0].table, top[0].op, top[0].name.as_str()),
+        (HeaderTable::OnSuccess, HeaderOp::Set, "X-A")
+    );
+    assert_eq!(top[0].value, [HeaderPiece::Text("1 2".into())]);
+    let inner = &c.main.sections[0].config.headers;
+    assert_eq!(
+        (inner[0].table, inner[0].op, inner[0].name.as_str()),
+        (HeaderTable::Always, HeaderOp::Append, "X-B")
+    );
+    assert_eq!(inner[0].condition, Some((false, "NOPE".to_owned())));
+    assert_eq!(
+        (inner[1].table, inner[1].op, inner[1].value.len()),
+        (HeaderTable::OnSuccess, HeaderOp::Unset, 0)
+    );
+    assert_eq!(
+        inner[2].value,
+        [
+            HeaderPiece::Text("100% ".into()),
+            HeaderPiece::Env("V".into()),
+            HeaderPiece::Text(" ".into()),
+            HeaderPiece::Time,
+            HeaderPiece::Text(" ".into()),
+            HeaderPiece::Duration,
+            HeaderPiece::Text("%".into()),
+        ]
+    );
+    // Outer actions first, then the inner section's.
+    let merged = c.main.dir.merge(&c.main.sections[0].config);
+    let names: Vec<&str> = merged.headers.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["X-A", "X-B", "ETag", "Cache-Control"]);
+    let loaded = config("LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so\n<IfModule headers_module>\nHeader add X-Mod 1\n</IfModule>\n");
+    assert_eq!(
+        loaded.main.dir.headers.len(),
+        1,
+        "LoadModule headers_module makes <IfModule> true"
+    );
+
+    for (line, want) in [
+        ("Header set X-A", "t.conf:5: Header: Header requires three arguments"),
+        ("Header always", "t.conf:5: Header: Header requires three arguments"),
+        ("Header unset X-A b c", "t.conf:5: Header: header unset takes two arguments"),
+        ("Header set X-A 1 env=V extra", "t.conf:5: Header: Too many arguments to directive"),
+        ("Header frob X-A 1", "t.conf:5: Header: first argument must be 'add', 'set', 'setifempty', 'append', 'merge', 'unset', 'echo', 'note', 'edit', or 'edit*'."),
+        ("Header edit X-A a b", "t.conf:5: Header: edit is not supported by itkd (set, append, add, merge, setifempty and unset are)"),
+        ("Header set X-A 1 expr=%{REQUEST_URI}", "t.conf:5: Header: condition 'expr=%{REQUEST_URI}' is not supported by itkd: use env=VAR or env=!VAR (expr= is not supported)"),
+        ("Header set X-A expr=%{REQUEST_URI}", "t.conf:5: Header: values of the form expr=… are not supported by itkd"),
+        ("Header set X-A 1 early", "t.conf:5: Header: early is not supported by itkd (a debugging aid in httpd)"),
+        ("Header set X-A %x", "t.conf:5: Header: Unrecognized header format %x"),
+        ("Header set X-A %{V}s", "t.conf:5: Header: Header format %s is not supported by itkd (%t, %D, %{VAR}e and %% are)"),
+        ("Header set X-A %{V", "t.conf:5: Header: Header format %{ without its closing }"),
+        ("Header set \"X A\" 1", "t.conf:5: Header: 'X A' is not a valid HTTP field name"),
+    ] {
+        assert_eq!(errors(&load(&format!("{line}\n"))), [want], "{line}");
+    }
+    let w = warnings(&load("Header set Content-Length 5\n"));
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("t.conf:5: warning: Header: Content-Length has no effect")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn limit_sections_in_htaccess_need_auth_config_or_limit() {
+    for (text, allow, want) in [
+        (
+            "<Limit GET>\nRequire all denied\n</Limit>",
+            "AllowOverride AuthConfig",
+            "",
+        ),
+        (
+            "<LimitExcept GET>\nRequire all denied\n</LimitExcept>",
+            "AllowOverride AuthConfig",
+            "",
+        ),
+        ("<Limit GET>\n</Limit>", "AllowOverride Limit", ""),
+        // Require itself is AuthConfig's.
+        (
+            "<Limit GET>\nRequire all denied\n</Limit>",
+            "AllowOverride Limit",
+            "/w/.htaccess:2: Require: not allowed here",
+        ),
+        (
+            "<Limit GET>\nRequire all denied\n</Limit>",
+            "AllowOverride Indexes FileInfo",
+            "/w/.htaccess:1: Limit: not allowed here",
+        ),
+        (
+            "<LimitExcept GET>\n</LimitExcept>",
+            "AllowOverride Options",
+            "/w/.htaccess:1: LimitExcept: not allowed here",
+        ),
+        (
+            "Header set X 1",
+            "AllowOverride AuthConfig",
+            "/w/.htaccess:1: Header: not allowed here",
+        ),
+        ("Header set X 1", "AllowOverride FileInfo", ""),
+    ] {
+        let (_, errs) = htaccess(text, allow);
+        let want: Vec<&str> = if want.is_empty() { vec![] } else { vec![want] };
+        assert_eq!(errs, want, "{text} under {allow}");
+    }
+}
+
+#[test]
+fn relative_options_lines_in_one_htaccess_add_up() {
+    let base = OptionSet::SYM_LINKS;
+    for (text, want) in [
+        (
+            "Options +Indexes\nOptions +ExecCGI\n",
+            base.union(OptionSet::INDEXES).union(OptionSet::EXEC_CGI),
+        ),
+        ("Options +Indexes\nOptions -Indexes\n", base),
+        (
+            "Options +Indexes -FollowSymLinks\nOptions +ExecCGI\n",
+            OptionSet::INDEXES.union(OptionSet::EXEC_CGI),
+        ),
+        (
+            "Options Indexes\nOptions +ExecCGI\n",
+            OptionSet::INDEXES.union(OptionSet::EXEC_CGI),
+        ),
+        ("Options +ExecCGI\nOptions Indexes\n", OptionSet::INDEXES),
+    ] {
+        let (h, errs) = htaccess(text, "AllowOverride Options");
+        assert_eq!(errs, Vec::<String>::new(), "{text}");
+        assert_eq!(h.dir.effective_options(), want, "{text}");
+    }
+}

@@ -43,14 +43,18 @@ pub fn access(rule: Option<&Require>, client: &Client<'_>) -> Access {
     if evaluate(rule, client) == Decision::Granted {
         return Access::Granted;
     }
-    if names_users(rule) {
+    if names_users(rule, client.method) {
         Access::NeedsUser
     } else {
         Access::Denied
     }
 }
 
-fn names_users(rule: &Require) -> bool {
+/// Whether a rule that applies to `method` names users (then a user may change the answer).
+fn names_users(rule: &Require, method: &str) -> bool {
+    if !covers(rule, method) {
+        return false;
+    }
     match rule {
         Require::Entity {
             negate: false,
@@ -63,9 +67,9 @@ fn names_users(rule: &Require) -> bool {
         }
         Require::Entity { .. } => false,
         Require::All(rules) | Require::Any(rules) | Require::None(rules) => {
-            rules.iter().any(names_users)
+            rules.iter().any(|r| names_users(r, method))
         }
-        Require::Methods { rule, .. } => names_users(rule),
+        Require::Methods { rule, .. } => names_users(rule, method),
     }
 }
 
@@ -74,7 +78,53 @@ pub fn allowed(rule: Option<&Require>, client: &Client<'_>) -> bool {
     rule.is_none_or(|r| evaluate(r, client) == Decision::Granted)
 }
 
+/// The method as httpd numbers it: HEAD is M_GET, so `<Limit GET>` covers HEAD too.
+fn method_number(method: &str) -> &str {
+    if method.eq_ignore_ascii_case("HEAD") {
+        "GET"
+    } else {
+        method
+    }
+}
+
+/// httpd's `limited` mask: does any rule inside apply to `method`? A `<Limit>` /
+/// `<LimitExcept>` narrows it; everything else covers every method.
+fn covers(rule: &Require, method: &str) -> bool {
+    match rule {
+        Require::Entity { .. } => true,
+        Require::All(rules) | Require::Any(rules) | Require::None(rules) => {
+            rules.iter().any(|r| covers(r, method))
+        }
+        Require::Methods {
+            methods,
+            except,
+            rule,
+        } => {
+            let wanted = method_number(method);
+            let listed = methods
+                .iter()
+                .any(|m| method_number(m).eq_ignore_ascii_case(wanted));
+            listed != *except && covers(rule, method)
+        }
+    }
+}
+
+/// The whole rule, as mod_authz_core's top level (an implicit AND).
 pub fn evaluate(rule: &Require, client: &Client<'_>) -> Decision {
+    evaluate_under(rule, client, true)
+}
+
+/// mod_authz_core's `apply_authz_sections`: a rule limited to other methods is granted
+/// under an AND parent and neutral under an OR one, so that `<Limit POST>` rules leave
+/// GET alone.
+fn evaluate_under(rule: &Require, client: &Client<'_>, parent_and: bool) -> Decision {
+    if !covers(rule, client.method) {
+        return if parent_and {
+            Decision::Granted
+        } else {
+            Decision::Neutral
+        };
+    }
     match rule {
         Require::Entity { negate, entity } => {
             let hit = match entity {
@@ -105,7 +155,7 @@ pub fn evaluate(rule: &Require, client: &Client<'_>) -> Decision {
         Require::Any(rules) => {
             let mut result = Decision::Neutral;
             for r in rules {
-                match evaluate(r, client) {
+                match evaluate_under(r, client, false) {
                     Decision::Granted => return Decision::Granted,
                     Decision::Denied => result = Decision::Denied,
                     Decision::Neutral => {}
@@ -116,7 +166,7 @@ pub fn evaluate(rule: &Require, client: &Client<'_>) -> Decision {
         Require::All(rules) => {
             let mut result = Decision::Neutral;
             for r in rules {
-                match evaluate(r, client) {
+                match evaluate_under(r, client, true) {
                     Decision::Denied => return Decision::Denied,
                     Decision::Granted => result = Decision::Granted,
                     Decision::Neutral => {}
@@ -127,27 +177,15 @@ pub fn evaluate(rule: &Require, client: &Client<'_>) -> Decision {
         Require::None(rules) => {
             if rules
                 .iter()
-                .any(|r| evaluate(r, client) == Decision::Granted)
+                .any(|r| evaluate_under(r, client, false) == Decision::Granted)
             {
                 Decision::Denied
             } else {
                 Decision::Neutral
             }
         }
-        Require::Methods {
-            methods,
-            except,
-            rule,
-        } => {
-            let listed = methods.iter().any(|m| m.eq_ignore_ascii_case(client.method))
-                // <Limit GET> covers HEAD too, as in httpd.
-                || (client.method.eq_ignore_ascii_case("HEAD") && methods.iter().any(|m| m == "GET"));
-            if listed != *except {
-                evaluate(rule, client)
-            } else {
-                Decision::Neutral
-            }
-        }
+        // The <Limit>'s lines stand in their parent section, as httpd files them.
+        Require::Methods { rule, .. } => evaluate_under(rule, client, parent_and),
     }
 }
 
@@ -209,7 +247,42 @@ mod tests {
             rule: Box::new(rule(&["all denied"])),
         }]);
         assert!(!allowed(Some(&limited), &client("127.0.0.1", "POST")));
-        // Outside the <Limit>, nothing grants: httpd denies too.
-        assert!(!allowed(Some(&limited), &client("127.0.0.1", "GET")));
+    }
+
+    /// mod_authz_core: rules limited to other methods do not apply; when no rule applies
+    /// to the method at all the request is granted (the top level is an AND).
+    #[test]
+    fn limit_and_limit_except_leave_other_methods_alone() {
+        let limited = |methods: &[&str], except: bool, lines: &[&str]| Require::Methods {
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            except,
+            rule: Box::new(rule(lines)),
+        };
+        let check =
+            |r: &Require, method: &'static str| access(Some(r), &client("127.0.0.1", method));
+        let post_denied = Require::Any(vec![limited(&["POST"], false, &["all denied"])]);
+        let except_get = Require::Any(vec![limited(&["GET", "POST"], true, &["all denied"])]);
+        let denied_plus_user = Require::Any(vec![
+            Require::parse_line(&["all".into(), "denied".into()]).unwrap(),
+            limited(&["POST"], false, &["valid-user"]),
+        ]);
+        let get_user = Require::Any(vec![limited(&["GET"], false, &["valid-user"])]);
+        for (rule, method, want) in [
+            (&post_denied, "POST", Access::Denied),
+            (&post_denied, "GET", Access::Granted),
+            (&post_denied, "HEAD", Access::Granted),
+            (&except_get, "GET", Access::Granted),
+            (&except_get, "HEAD", Access::Granted),
+            (&except_get, "POST", Access::Granted),
+            (&except_get, "PUT", Access::Denied),
+            (&except_get, "DELETE", Access::Denied),
+            // The user rule does not apply to GET: no 401 for it, a plain 403.
+            (&denied_plus_user, "GET", Access::Denied),
+            (&denied_plus_user, "POST", Access::NeedsUser),
+            (&get_user, "HEAD", Access::NeedsUser),
+            (&get_user, "POST", Access::Granted),
+        ] {
+            assert_eq!(check(rule, method), want, "{rule:?} {method}");
+        }
     }
 }

@@ -133,6 +133,18 @@ pub fn serve_with(
         .map_or_else(|| std::fs::metadata(&mapped.path), Ok)
     {
         Ok(meta) => meta,
+        // A directory on the way the tenant may not search: httpd's directory walk stops
+        // there (request.c) with AH00035.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Outcome::error(
+                403,
+                Some(format!(
+                    "(13)Permission denied: AH00035: access to {} denied (filesystem path '{}') because search permissions are missing on a component of the path",
+                    mapped.uri_path,
+                    mapped.path.display()
+                )),
+            )
+        }
         Err(e) => return stat_error(&mapped.path, &e),
     };
     if meta.is_dir() {
@@ -246,6 +258,16 @@ fn directory(
 fn listing(path: &Path, uri_path: &str, req: &FileRequest<'_>) -> Outcome {
     let entries = match std::fs::read_dir(path) {
         Ok(rd) => rd,
+        // mod_autoindex's line for a directory it may not read.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Outcome::error(
+                403,
+                Some(format!(
+                    "(13)Permission denied: AH01275: Can't open directory for index: {}/",
+                    path.display().to_string().trim_end_matches('/')
+                )),
+            )
+        }
         Err(e) => return stat_error(path, &e),
     };
     let mut names: Vec<String> = entries
@@ -272,9 +294,11 @@ fn listing(path: &Path, uri_path: &str, req: &FileRequest<'_>) -> Outcome {
         html.push_str("<li><a href=\"../\"> Parent Directory</a></li>\n");
     }
     for name in names {
-        let href: String = percent_encoding::utf8_percent_encode(&name, HREF).to_string();
+        // mod_autoindex: the URI-escaped name, then HTML-escaped (a `&` stays `&amp;`).
+        let href = percent_encoding::utf8_percent_encode(&name, HREF).to_string();
         html.push_str(&format!(
-            "<li><a href=\"{href}\"> {}</a></li>\n",
+            "<li><a href=\"{}\"> {}</a></li>\n",
+            crate::errors::escape_html(&href),
             crate::errors::escape_html(&name)
         ));
     }

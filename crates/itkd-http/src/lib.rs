@@ -12,6 +12,7 @@ pub mod authz;
 pub mod cgi;
 pub mod errors;
 pub mod files;
+pub mod headers;
 pub mod identity;
 pub mod logfmt;
 pub mod mapping;

@@ -30,6 +30,7 @@ use itkd_sys::scoreboard::Scoreboard;
 use crate::logs::{self, Logs};
 use itkd_config::dirconf::{DirConfig, ErrorDocument, ServerSignature};
 use itkd_http::errors::{self, ErrorContext, Signature};
+use itkd_http::headers::Produced;
 use itkd_http::logfmt::{ConnStatus, Level, LogEntry};
 
 /// What every worker starts from: built by the master, inherited through two forks.
@@ -117,6 +118,9 @@ pub fn run(
         keep_alive_timeout: shared.config.main.keep_alive_timeout,
         current: 0,
         parent: nix::unistd::getppid(),
+        header_actions: Vec::new(),
+        header_env: Vec::new(),
+        htaccess_cache: Vec::new(),
     }));
     // A LocalSet: the CGI runner spawns !Send tasks (stderr to the log) on this thread.
     let local_set = tokio::task::LocalSet::new();
@@ -137,6 +141,7 @@ pub fn run(
                 let req = Request::from_parts(parts, ());
                 let result = handle(shared, &state, &req, body, peer, local, board, slot).await;
                 result.map(|mut response| {
+                    apply_header_actions(&state, &mut response, start);
                     access_log(shared, &state, &req, &response, peer, local, start);
                     // The body marks the connection idle again once hyper is done with it.
                     response.body_mut().state = Some(state.clone());
@@ -207,7 +212,26 @@ pub struct State {
     current: usize,
     /// The pool child that forked this worker.
     parent: nix::unistd::Pid,
+    /// The `Header` actions in force for the request being handled (the server's until
+    /// the per-directory walk is done), and the request variables they may look at.
+    header_actions: Vec<itkd_config::dirconf::HeaderAction>,
+    header_env: Vec<(String, String)>,
+    /// `.htaccess` results already read by this process (see [`cached_htaccess`]).
+    htaccess_cache: Vec<HtaccessEntry>,
 }
+
+/// One directory's `.htaccess` result: server index, directory, the override set it was
+/// read under, and what reading it gave.
+type HtaccessEntry = (
+    usize,
+    std::path::PathBuf,
+    itkd_config::Overrides,
+    Result<Option<itkd_config::Htaccess>, walk::HtaccessStop>,
+);
+
+/// Bounds the per-process `.htaccess` cache (a keep-alive connection makes at most
+/// MaxKeepAliveRequests requests, each walking a few directories).
+const HTACCESS_CACHE_ENTRIES: usize = 256;
 
 impl State {
     /// Server `index`'s logs: before the switch every server's are held; after it only
@@ -265,7 +289,12 @@ async fn handle(
     slot: usize,
 ) -> Result<Response<ResponseBody>, CloseConnection> {
     let config = &shared.config;
-    state.borrow_mut().current = 0;
+    {
+        let mut st = state.borrow_mut();
+        st.current = 0;
+        st.header_actions.clone_from(&config.main.dir.headers);
+        st.header_env.clear();
+    }
     let now = SystemTime::now();
     let host = host_of(req);
     // RFC 9112 §3.2: HTTP/1.1 without Host is a 400; HTTP/1.0 without Host goes to the
@@ -281,12 +310,16 @@ async fn handle(
             Route::Main => 0,
             Route::Vhost(i) => i + 1,
         };
-    state.borrow_mut().current = index;
     let server = if index == 0 {
         &config.main
     } else {
         &config.vhosts[index - 1]
     };
+    {
+        let mut st = state.borrow_mut();
+        st.current = index;
+        st.header_actions.clone_from(&server.dir.headers);
+    }
     if let Some((status, notes)) = limits_exceeded(server, req) {
         return Ok(error_response(
             config,
@@ -423,7 +456,9 @@ async fn handle(
     // Now, as the tenant: the .htaccess files along the path (AllowOverride permitting).
     let dir = {
         let mut reader = |level: &std::path::Path, overrides: &itkd_config::Overrides| {
-            read_htaccess(shared, server, level, overrides)
+            cached_htaccess(state, index, level, overrides, || {
+                read_htaccess(shared, server, level, overrides)
+            })
         };
         let walked = if wants_htaccess {
             walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut reader)
@@ -452,6 +487,11 @@ async fn handle(
     // mod_env: SetEnv/PassEnv/UnsetEnv of the merged sections (.htaccess included), for
     // CGI and Require env.
     let request_env = itkd_config::dirconf::EnvOp::apply(&dir.env, |k| std::env::var(k).ok());
+    {
+        let mut st = state.borrow_mut();
+        st.header_actions.clone_from(&dir.headers);
+        st.header_env.clone_from(&request_env);
+    }
     // Basic authentication (the password and group files are read as the tenant).
     let (user, groups) = match authenticate(&dir, req, &uri_path) {
         Ok(found) => found,
@@ -794,7 +834,10 @@ fn error_response<B>(
     } else {
         Body::Bytes(Bytes::from(page))
     };
-    build(config, status, headers, ResponseBody::from(body))
+    let mut response = build(config, status, headers, ResponseBody::from(body));
+    // httpd's ap_send_error_response: only err_headers_out (`Header always`) goes out.
+    response.extensions_mut().insert(Produced::ErrorPath);
+    response
 }
 
 /// `AuthType Basic`: the user and groups the request proves, if any. A wrong password is
@@ -837,6 +880,40 @@ fn authenticate(
         None => Vec::new(),
     };
     Ok((Some(name), groups))
+}
+
+/// `read` (one directory's `.htaccess`), remembered for this process's later requests:
+/// a worker serves one connection as one tenant, so its keep-alive requests reuse what
+/// the first ones read (httpd re-reads per request; an edit shows on the next
+/// connection). Nothing crosses processes, so no tenant ever sees another's results.
+fn cached_htaccess(
+    state: &RefCell<State>,
+    index: usize,
+    level: &std::path::Path,
+    overrides: &itkd_config::Overrides,
+    read: impl FnOnce() -> Result<Option<itkd_config::Htaccess>, walk::HtaccessStop>,
+) -> Result<Option<itkd_config::Htaccess>, walk::HtaccessStop> {
+    let hit = state
+        .borrow()
+        .htaccess_cache
+        .iter()
+        .find(|(i, dir, o, _)| *i == index && dir == level && o == overrides)
+        .map(|(_, _, _, result)| result.clone());
+    if let Some(result) = hit {
+        return result;
+    }
+    let result = read();
+    let mut st = state.borrow_mut();
+    if st.htaccess_cache.len() >= HTACCESS_CACHE_ENTRIES {
+        st.htaccess_cache.clear();
+    }
+    st.htaccess_cache.push((
+        index,
+        level.to_path_buf(),
+        overrides.clone(),
+        result.clone(),
+    ));
+    result
 }
 
 /// One directory's `.htaccess` (every AccessFileName), read as the tenant: missing is
@@ -1267,6 +1344,7 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
                 ResponseBody::from(Body::Empty),
             );
             response.body_mut().cgi = Some(output);
+            response.extensions_mut().insert(Produced::Cgi);
             response
         }
     }
@@ -1303,7 +1381,9 @@ fn document_or_page<B>(
             } else {
                 Body::Bytes(Bytes::from(text.clone()))
             };
-            build(config, status, headers, ResponseBody::from(body))
+            let mut response = build(config, status, headers, ResponseBody::from(body));
+            response.extensions_mut().insert(Produced::ErrorPath);
+            response
         }
         Some(ErrorDocument::Remote(url)) => {
             let mut headers = HeaderMap::new();
@@ -1436,6 +1516,29 @@ fn access_log<B>(
         ConnStatus::KeepAlive
     };
     logs::write_access(logs, &e);
+}
+
+/// mod_headers: the request's `Header` actions on the response about to be sent.
+fn apply_header_actions(
+    state: &RefCell<State>,
+    response: &mut Response<ResponseBody>,
+    received: SystemTime,
+) {
+    let st = state.borrow();
+    if st.header_actions.is_empty() {
+        return;
+    }
+    let produced = response
+        .extensions()
+        .get::<Produced>()
+        .copied()
+        .unwrap_or_default();
+    let req = itkd_http::headers::Request {
+        env: &st.header_env,
+        received,
+        now: SystemTime::now(),
+    };
+    itkd_http::headers::apply(&st.header_actions, produced, response.headers_mut(), &req);
 }
 
 /// `name[:port]` of a Host header.
