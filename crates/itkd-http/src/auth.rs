@@ -24,12 +24,96 @@ pub fn basic_credentials(header: &str) -> Option<(String, String)> {
 
 /// Whether `user`:`password` matches an entry of an htpasswd file's text.
 pub fn check_htpasswd(contents: &str, user: &str, password: &str) -> bool {
-    contents
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once(':'))
-        .find(|(u, _)| *u == user)
-        .is_some_and(|(_, hash)| verify(password, hash.trim()))
+    read_htpasswd(contents, user, password).verdict == Verdict::Granted
+}
+
+/// What an htpasswd file says about one user's password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Granted,
+    /// The user has an entry, and the password does not match it (httpd's AH01617).
+    Mismatch,
+    /// No well-formed entry for the user (httpd's AH01618).
+    NoSuchUser,
+}
+
+/// A line of an htpasswd file that is no `user:hash` entry itkd can check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// 1-based.
+    pub line: usize,
+    pub reason: &'static str,
+}
+
+/// [`Verdict`] for `user`/`password`, and every malformed line of the file. A malformed
+/// line is ignored (httpd compares a line without `:` as a user name and fails a hash
+/// it does not know as a mismatch, silently); itkd reports it so the owner can fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HtpasswdCheck {
+    pub verdict: Verdict,
+    pub malformed: Vec<Malformed>,
+}
+
+/// Reads an htpasswd file's text: the first well-formed entry for `user` decides.
+pub fn read_htpasswd(contents: &str, user: &str, password: &str) -> HtpasswdCheck {
+    let mut verdict = Verdict::NoSuchUser;
+    let mut malformed = Vec::new();
+    for (n, line) in contents.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let bad = |reason| Malformed {
+            line: n + 1,
+            reason,
+        };
+        let Some((name, hash)) = line.split_once(':') else {
+            malformed.push(bad("no ':' between user and hash"));
+            continue;
+        };
+        let hash = hash.trim();
+        if name.is_empty() {
+            malformed.push(bad("empty user name"));
+            continue;
+        }
+        if !known_hash(hash) {
+            malformed.push(bad("not a hash htpasswd makes"));
+            continue;
+        }
+        if verdict == Verdict::NoSuchUser && name == user {
+            verdict = if verify(password, hash) {
+                Verdict::Granted
+            } else {
+                Verdict::Mismatch
+            };
+        }
+    }
+    HtpasswdCheck { verdict, malformed }
+}
+
+/// Whether `hash` has the shape of one of the hashes htpasswd writes (bcrypt, apr1,
+/// SHA-1, crypt's DES and `$1$`/`$5$`/`$6$`).
+fn known_hash(hash: &str) -> bool {
+    const CRYPT: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let crypt_chars = |s: &str| !s.is_empty() && s.bytes().all(|b| CRYPT.contains(&b));
+    if let Some(rest) = hash.strip_prefix("$apr1$") {
+        return rest.split_once('$').is_some_and(|(salt, digest)| {
+            salt.len() <= 8 && digest.len() == 22 && crypt_chars(digest)
+        });
+    }
+    if let Some(encoded) = hash.strip_prefix("{SHA}") {
+        return encoded.len() == 28
+            && base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .is_ok_and(|d| d.len() == 20);
+    }
+    if ["$2y$", "$2a$", "$2b$"].iter().any(|p| hash.starts_with(p)) {
+        return hash.len() == 60;
+    }
+    if ["$1$", "$5$", "$6$"].iter().any(|p| hash.starts_with(p)) {
+        return hash.split('$').count() >= 4;
+    }
+    hash.len() == 13 && crypt_chars(hash)
 }
 
 /// One htpasswd hash.
@@ -163,6 +247,28 @@ dave:ojdMv4yWwNRwg\n";
             apr1("secret", "W0lInCec"),
             "$apr1$W0lInCec$yBFWQj4tOG2bRurNJL82x."
         );
+    }
+
+    #[test]
+    fn malformed_lines_are_reported_and_skipped() {
+        let text = format!(
+            "# comment\n\nnocolon\n:$apr1$W0lInCec$yBFWQj4tOG2bRurNJL82x.\n\
+             alice:plaintext\nalice:$2y$05$short\n{HTPASSWD}"
+        );
+        let check = read_htpasswd(&text, "alice", "secret");
+        assert_eq!(check.verdict, Verdict::Granted);
+        let lines: Vec<usize> = check.malformed.iter().map(|m| m.line).collect();
+        assert_eq!(lines, [3, 4, 5, 6]);
+        assert_eq!(
+            read_htpasswd(&text, "alice", "nope").verdict,
+            Verdict::Mismatch
+        );
+        assert_eq!(
+            read_htpasswd(&text, "nocolon", "").verdict,
+            Verdict::NoSuchUser
+        );
+        // Every hash kind Debian's htpasswd makes is well-formed.
+        assert!(read_htpasswd(HTPASSWD, "x", "y").malformed.is_empty());
     }
 
     #[test]

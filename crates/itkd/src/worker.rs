@@ -20,6 +20,7 @@ use http_body::Frame;
 use hyper::body::Incoming;
 use itkd_config::model::{Server, ServerConfig};
 use itkd_config::vhost::Route;
+use itkd_http::auth::Verdict;
 use itkd_http::files::{self, Body, FileRequest, Outcome};
 use itkd_http::identity::{self, ExprContext, Identity, Lookup};
 use itkd_http::mapping::{self, MapError};
@@ -493,7 +494,12 @@ async fn handle(
         st.header_env.clone_from(&request_env);
     }
     // Basic authentication (the password and group files are read as the tenant).
-    let (user, groups) = match authenticate(&dir, req, &uri_path) {
+    let mut auth_log = Vec::new();
+    let authenticated = authenticate(&dir, req, &uri_path, &mut auth_log);
+    for (level, message) in auth_log {
+        log_error(state, index, "auth_basic", level, Some(peer), &message);
+    }
+    let (user, groups) = match authenticated {
         Ok(found) => found,
         Err(message) => {
             log_error(
@@ -842,10 +848,13 @@ fn error_response<B>(
 
 /// `AuthType Basic`: the user and groups the request proves, if any. A wrong password is
 /// no user (logged, as httpd's AH01617); an unreadable password file is an error (500).
+/// `log` receives what the error log should say besides a failure (malformed lines of
+/// the password file, password mismatches, unknown users), as httpd's mod_auth_basic.
 fn authenticate(
     dir: &DirConfig,
     req: &Request<()>,
     uri_path: &str,
+    log: &mut Vec<(Level, String)>,
 ) -> Result<(Option<String>, Vec<String>), String> {
     if dir.auth_basic != Some(true) {
         return Ok((None, Vec::new()));
@@ -867,11 +876,37 @@ fn authenticate(
             file.display()
         )
     })?;
-    if !itkd_http::auth::check_htpasswd(&users, &name, &password) {
-        // httpd logs "AH01617: user X: authentication failure for "/": Password Mismatch"
-        // and answers 401 like any unauthenticated request.
-        let _ = uri_path;
-        return Ok((None, Vec::new()));
+    let check = itkd_http::auth::read_htpasswd(&users, &name, &password);
+    for bad in &check.malformed {
+        log.push((
+            Level::Warn,
+            format!(
+                "{}:{}: ignoring a malformed password line ({})",
+                file.display(),
+                bad.line,
+                bad.reason
+            ),
+        ));
+    }
+    // Not granted: 401, like any unauthenticated request, with httpd's log line.
+    match check.verdict {
+        Verdict::Granted => {}
+        Verdict::Mismatch => {
+            log.push((
+                Level::Error,
+                format!(
+                    "AH01617: user {name}: authentication failure for \"{uri_path}\": Password Mismatch"
+                ),
+            ));
+            return Ok((None, Vec::new()));
+        }
+        Verdict::NoSuchUser => {
+            log.push((
+                Level::Error,
+                format!("AH01618: user {name} not found: {uri_path}"),
+            ));
+            return Ok((None, Vec::new()));
+        }
     }
     let groups = match &dir.auth_group_file {
         Some(f) => std::fs::read_to_string(f)

@@ -168,6 +168,33 @@ fn unreadable_and_borrowed_htaccess_are_403_and_nothing_is_read() {
     );
 }
 
+/// `user:hash\n` as Debian's `htpasswd -nb FLAG` makes it; without htpasswd (and without
+/// ITKD_REQUIRE_APACHE), lines it made earlier on Debian.
+fn htpasswd_line(flag: &str, user: &str, pass: &str) -> String {
+    let made = std::process::Command::new("htpasswd")
+        .args([&format!("-nb{}", &flag[1..]), user, pass])
+        .output();
+    match made {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8(out.stdout).unwrap();
+            format!("{}\n", text.trim_end())
+        }
+        _ => {
+            assert!(
+                std::env::var_os("ITKD_REQUIRE_APACHE").is_none(),
+                "htpasswd (apache2-utils) is required: {made:?}"
+            );
+            match user {
+                "alice" => "alice:$apr1$W0lInCec$yBFWQj4tOG2bRurNJL82x.\n",
+                "bob" => "bob:$2y$05$ImHYn37KVH7keP0d0K.7peYgUUrhoiweFJreWLCSkY8Vwct3pDvhW\n",
+                "carol" => "carol:{SHA}Z/q5KhbWJGlg/C2XbiLEJnMKKr8=\n",
+                _ => "dave:ojdMv4yWwNRwg\n",
+            }
+            .to_owned()
+        }
+    }
+}
+
 #[test]
 fn basic_authentication_from_a_tenants_htaccess() {
     if !root() {
@@ -175,8 +202,19 @@ fn basic_authentication_from_a_tenants_htaccess() {
     }
     let (dir, server) = setup();
     let base = dir.path();
-    // Made by Debian's htpasswd: alice/secret (apr1), bob/pw2 (bcrypt), carol/pw3 ({SHA}).
-    let users = "alice:$apr1$W0lInCec$yBFWQj4tOG2bRurNJL82x.\nbob:$2y$05$ImHYn37KVH7keP0d0K.7peYgUUrhoiweFJreWLCSkY8Vwct3pDvhW\ncarol:{SHA}Z/q5KhbWJGlg/C2XbiLEJnMKKr8=\n";
+    // One entry per hash kind of Debian's htpasswd: alice/secret (apr1), bob/pw2 (bcrypt),
+    // carol/pw3 ({SHA}), dave/pw4 (crypt); then two malformed lines, skipped and logged.
+    let kinds = [
+        ("-m", "alice", "secret"),
+        ("-B", "bob", "pw2"),
+        ("-s", "carol", "pw3"),
+        ("-d", "dave", "pw4"),
+    ];
+    let mut users: String = kinds
+        .iter()
+        .map(|(flag, user, pass)| htpasswd_line(flag, user, pass))
+        .collect();
+    users.push_str("garbage-without-colon\neve:notahash\n");
     let private = base.join("t1/private");
     std::fs::create_dir_all(base.join("t1/www/members")).unwrap();
     std::fs::create_dir_all(&private).unwrap();
@@ -222,14 +260,46 @@ fn basic_authentication_from_a_tenants_htaccess() {
         head.contains("www-authenticate: basic realm=\"members\""),
         "{head}"
     );
+    for (_, user, pass) in kinds {
+        assert_eq!(
+            curl(&["-u", &format!("{user}:{pass}"), &url("/members/page.txt")]),
+            ("200".into(), "members only\n".into()),
+            "{user}"
+        );
+        assert_eq!(
+            curl(&["-u", &format!("{user}:wrong"), &url("/members/page.txt")]).0,
+            "401",
+            "{user} with a wrong password"
+        );
+    }
     assert_eq!(
-        curl(&["-u", "alice:secret", &url("/members/page.txt")]),
-        ("200".into(), "members only\n".into())
-    );
-    assert_eq!(curl(&["-u", "bob:pw2", &url("/members/page.txt")]).0, "200");
-    assert_eq!(
-        curl(&["-u", "alice:wrong", &url("/members/page.txt")]).0,
+        curl(&["-u", "eve:notahash", &url("/members/page.txt")]).0,
         "401"
+    );
+    assert_eq!(
+        curl(&["-u", "mallory:x", &url("/members/page.txt")]).0,
+        "401"
+    );
+    let log = server.error_log();
+    let file = private.join("users");
+    for line in [5, 6] {
+        assert!(
+            log.contains(&format!(
+                "{}:{line}: ignoring a malformed password line",
+                file.display()
+            )),
+            "line {line}: {log}"
+        );
+    }
+    assert!(
+        log.contains(
+            "AH01617: user alice: authentication failure for \"/members/page.txt\": Password Mismatch"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("AH01618: user mallory not found: /members/page.txt"),
+        "{log}"
     );
     assert_eq!(
         curl(&["-u", "alice:secret", &url("/members/staff.txt")]).0,
