@@ -164,6 +164,9 @@ const INDEX_DECORATION: &str =
 const NO_NEGOTIATION: &str = "itkd does no content negotiation";
 const NO_SETENVIF: &str = "itkd does not set request variables from SetEnvIf/BrowserMatch yet";
 const NO_ACCEPT_MUTEX: &str = "itkd's pool children need no accept mutex";
+const SSL_TICKETS: &str =
+    "sessions resume by tickets whose keys the master makes and shares with every worker";
+const NO_STAPLING: &str = "itkd does no OCSP stapling";
 
 /// Every directive and section itkd knows, sorted by module then name.
 pub static DIRECTIVES: &[Spec] = &[
@@ -282,6 +285,23 @@ pub static DIRECTIVES: &[Spec] = &[
     spec("UnsetEnv", "env", ANY, Some(O::FileInfo), "env-variable [env-variable] ..."),
     // mod_headers (response headers; RequestHeader is not provided)
     spec("Header", "headers", ANY, Some(O::FileInfo), "[always|onsuccess] set|append|add|merge|setifempty|unset header [value] [env=[!]variable]"),
+    // mod_ssl (TLS by rustls, in the worker)
+    spec("SSLEngine", "ssl", SERVER, None, "on|off|optional"),
+    spec("SSLCertificateFile", "ssl", SERVER, None, "file-path"),
+    spec("SSLCertificateKeyFile", "ssl", SERVER, None, "file-path"),
+    spec("SSLCertificateChainFile", "ssl", SERVER, None, "file-path"),
+    spec("SSLProtocol", "ssl", SERVER, None, "[+|-]protocol ..."),
+    spec("SSLCipherSuite", "ssl", SERVER, None, "[protocol] cipher-spec"),
+    spec("SSLHonorCipherOrder", "ssl", SERVER, None, "on|off"),
+    spec("SSLSessionTickets", "ssl", SERVER, None, "on|off"),
+    no_effect("SSLSessionCache", "ssl", MAIN, None, SSL_TICKETS),
+    no_effect("SSLSessionCacheTimeout", "ssl", SERVER, None, SSL_TICKETS),
+    no_effect("SSLRandomSeed", "ssl", MAIN, None, "rustls takes its randomness from the kernel (getrandom)"),
+    no_effect("SSLPassPhraseDialog", "ssl", MAIN, None, "private keys are read unencrypted, by the master as root"),
+    no_effect("SSLOptions", "ssl", ANY, Some(O::Options), "CGI always gets HTTPS, SSL_PROTOCOL, SSL_CIPHER and the other SSL_* variables itkd sets"),
+    no_effect("SSLStaplingCache", "ssl", MAIN, None, NO_STAPLING),
+    no_effect("SSLUseStapling", "ssl", SERVER, None, NO_STAPLING),
+    no_effect("SSLCompression", "ssl", SERVER, None, "TLS compression is never used"),
     // mod_log_config
     spec("CustomLog", "log_config", SERVER, None, "file|pipe format|nickname [env=[!]var|expr=expr]"),
     spec("LogFormat", "log_config", SERVER, None, "format|nickname [nickname]"),

@@ -20,6 +20,7 @@ pub mod mime;
 pub mod model;
 pub mod modules;
 pub mod require;
+pub mod ssl;
 pub mod vhost;
 
 use std::net::IpAddr;

@@ -21,7 +21,8 @@ use crate::logformat::{LogFormat, DEFAULT_FORMAT};
 use crate::mime::MimeTypes;
 use crate::model::{
     AliasRule, Assign, CustomLog, EncodedSlashes, GroupId, ItkGlobal, Listen, LogTarget,
-    PoolLimits, RequestLimits, Server, ServerConfig, ServerTokens, TraceEnable, UrlMatcher, UserId,
+    PoolLimits, RequestLimits, Server, ServerConfig, ServerTokens, SslSettings, TlsVersions,
+    TraceEnable, UrlMatcher, UserId,
 };
 use crate::require::Require;
 use crate::vhost::{parse_port, split_host_port, VhostAddr, VhostTable};
@@ -58,6 +59,20 @@ struct ServerFields {
     allow_encoded_slashes: Option<EncodedSlashes>,
     trace_enable: Option<TraceEnable>,
     max_clients_vhost: Option<Option<u32>>,
+    ssl: SslFields,
+}
+
+/// mod_ssl's directives as one server wrote them (unset ones come from the main server).
+#[derive(Debug, Default)]
+struct SslFields {
+    engine: Option<(bool, Span)>,
+    certificate_files: Vec<(PathBuf, Span)>,
+    key_files: Vec<(PathBuf, Span)>,
+    chain_file: Option<(PathBuf, Span)>,
+    protocols: Option<TlsVersions>,
+    cipher_suite: Option<(String, Span)>,
+    honor_cipher_order: Option<bool>,
+    session_tickets: Option<bool>,
 }
 
 /// A `CustomLog` whose format nickname is looked up once every `LogFormat` is read
@@ -803,6 +818,57 @@ impl<'a> Loader<'a> {
                     }
                 }
             }
+            "sslengine" => {
+                if let Some(arg) = self.one_arg(d) {
+                    match arg.to_ascii_lowercase().as_str() {
+                        "on" => f.ssl.engine = Some((true, d.span.clone())),
+                        "off" => f.ssl.engine = Some((false, d.span.clone())),
+                        "optional" => self.error(
+                            d,
+                            "SSLEngine optional (a TLS upgrade on a plain connection) is not supported",
+                        ),
+                        _ => self.error(d, "Argument must be On, Off, or Optional"),
+                    }
+                }
+            }
+            "sslcertificatefile" | "sslcertificatekeyfile" | "sslcertificatechainfile" => {
+                if let Some(arg) = self.one_arg(d) {
+                    let path = resolve(&self.server_root, Path::new(arg));
+                    let entry = (path, d.span.clone());
+                    match lower.as_str() {
+                        "sslcertificatefile" => f.ssl.certificate_files.push(entry),
+                        "sslcertificatekeyfile" => f.ssl.key_files.push(entry),
+                        _ => f.ssl.chain_file = Some(entry),
+                    }
+                }
+            }
+            "sslprotocol" => match crate::ssl::protocols(&d.args) {
+                Ok((versions, warnings)) => {
+                    for w in warnings {
+                        self.warn(d, w);
+                    }
+                    f.ssl.protocols = Some(versions);
+                }
+                Err(e) => self.error(d, e),
+            },
+            "sslciphersuite" => {
+                if d.args.is_empty() || d.args.len() > 2 {
+                    self.error(d, "SSLCipherSuite takes one or two arguments");
+                } else {
+                    let spec = d.args.join(" ");
+                    match crate::ssl::cipher_suites(&spec) {
+                        Ok((_, warnings)) => {
+                            for w in warnings {
+                                self.warn(d, w);
+                            }
+                            f.ssl.cipher_suite = Some((spec, d.span.clone()));
+                        }
+                        Err(e) => self.error(d, e),
+                    }
+                }
+            }
+            "sslhonorcipherorder" => f.ssl.honor_cipher_order = self.flag(d),
+            "sslsessiontickets" => f.ssl.session_tickets = self.flag(d),
             _ => return false,
         }
         true
@@ -1884,6 +1950,7 @@ impl<'a> Loader<'a> {
                 .into_iter()
                 .chain(sections)
                 .collect(),
+            ssl: merge_ssl(f.ssl, main.map(|m| &m.ssl)),
             span,
         }
         .named(fallback_name)
@@ -1930,6 +1997,31 @@ impl Server {
             self.server_name = Some(fallback.to_owned());
         }
         self
+    }
+}
+
+/// A server's SSL settings over the main server's (mod_ssl's server merge; the
+/// certificate list is the vhost's own when it names any).
+fn merge_ssl(own: SslFields, main: Option<&SslSettings>) -> SslSettings {
+    let base = main.cloned().unwrap_or(SslSettings {
+        session_tickets: true,
+        ..SslSettings::default()
+    });
+    let (certificate_files, key_files) = if own.certificate_files.is_empty() {
+        (base.certificate_files, base.key_files)
+    } else {
+        (own.certificate_files, own.key_files)
+    };
+    SslSettings {
+        engine: own.engine.as_ref().map_or(base.engine, |(on, _)| *on),
+        span: own.engine.map(|(_, span)| span).or(base.span),
+        certificate_files,
+        key_files,
+        chain_file: own.chain_file.or(base.chain_file),
+        protocols: own.protocols.unwrap_or(base.protocols),
+        cipher_suite: own.cipher_suite.or(base.cipher_suite),
+        honor_cipher_order: own.honor_cipher_order.unwrap_or(base.honor_cipher_order),
+        session_tickets: own.session_tickets.unwrap_or(base.session_tickets),
     }
 }
 

@@ -36,7 +36,7 @@ pub const DEFAULT_FORMAT: &str = "%h %l %u %t \"%r\" %>s %b";
 /// The codes mod_log_config, mod_logio and core register.
 const CODES: &[&str] = &[
     "a", "A", "b", "B", "C", "D", "e", "f", "h", "H", "i", "k", "l", "L", "m", "n", "o", "p", "P",
-    "q", "r", "R", "s", "t", "T", "u", "U", "v", "V", "X", "I", "O", "S", "^ti", "^to",
+    "q", "r", "R", "s", "t", "T", "u", "U", "v", "V", "x", "X", "I", "O", "S", "^ti", "^to",
 ];
 
 impl LogFormat {

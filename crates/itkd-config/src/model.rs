@@ -158,6 +158,46 @@ pub struct Server {
     pub dir: DirConfig,
     /// The main server's sections then this server's, as httpd merges them.
     pub sections: Vec<Section>,
+    pub ssl: SslSettings,
+}
+
+/// mod_ssl's settings of one server (a vhost inherits what it does not set).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SslSettings {
+    /// `SSLEngine on` (`optional` is refused at load: no TLS upgrade).
+    pub engine: bool,
+    /// `SSLCertificateFile`, each with its line (several: one per key type).
+    pub certificate_files: Vec<(PathBuf, Span)>,
+    /// `SSLCertificateKeyFile`, in the same order; a missing one means the key is in the
+    /// certificate file.
+    pub key_files: Vec<(PathBuf, Span)>,
+    /// `SSLCertificateChainFile` (deprecated in httpd: the chain may follow the
+    /// certificate in `SSLCertificateFile`).
+    pub chain_file: Option<(PathBuf, Span)>,
+    pub protocols: TlsVersions,
+    /// `SSLCipherSuite`, as written (mapped onto what rustls offers when the TLS
+    /// configuration is built).
+    pub cipher_suite: Option<(String, Span)>,
+    pub honor_cipher_order: bool,
+    pub session_tickets: bool,
+    /// The `SSLEngine` line.
+    pub span: Option<Span>,
+}
+
+/// The TLS versions `SSLProtocol` leaves on (rustls has no others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsVersions {
+    pub tls12: bool,
+    pub tls13: bool,
+}
+
+impl Default for TlsVersions {
+    fn default() -> Self {
+        TlsVersions {
+            tls12: true,
+            tls13: true,
+        }
+    }
 }
 
 /// Where `ErrorLog` writes.

@@ -41,6 +41,8 @@ const PROVIDED: &[&str] = &[
     "env",
     "headers",
     "mime",
+    "socache_shmcb",
+    "ssl",
 ];
 
 /// Modules Debian enables by default whose `.conf` files use their directives without an

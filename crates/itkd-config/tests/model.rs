@@ -540,3 +540,53 @@ fn relative_options_lines_in_one_htaccess_add_up() {
         assert_eq!(h.dir.effective_options(), want, "{text}");
     }
 }
+
+#[test]
+fn ssl_directives_merge_and_report_with_file_and_line() {
+    let c = config(
+        "LoadModule ssl_module mods/mod_ssl.so\n<IfModule ssl_module>\nSSLProtocol all -SSLv3\nSSLCipherSuite HIGH:!aNULL\nSSLCertificateFile /etc/x/main.pem\n</IfModule>\n<VirtualHost *:443>\nServerName a.test\nSSLEngine on\nSSLCertificateFile a.pem\nSSLCertificateKeyFile a.key\nSSLProtocol -all +TLSv1.3\nSSLSessionTickets off\n</VirtualHost>\n<VirtualHost *:443>\nServerName b.test\nSSLEngine on\n</VirtualHost>\n<VirtualHost *:80>\nServerName c.test\n</VirtualHost>\n",
+    );
+    let a = &c.vhosts[0].ssl;
+    assert!(a.engine);
+    assert_eq!(
+        a.certificate_files[0].0,
+        Path::new("/tmp/a.pem"),
+        "relative to ServerRoot"
+    );
+    assert_eq!(a.key_files[0].0, Path::new("/tmp/a.key"));
+    assert!(!a.protocols.tls12 && a.protocols.tls13);
+    assert!(!a.session_tickets);
+    let b = &c.vhosts[1].ssl;
+    assert_eq!(
+        b.certificate_files[0].0,
+        Path::new("/etc/x/main.pem"),
+        "inherited"
+    );
+    assert!(b.protocols.tls12 && b.protocols.tls13 && b.session_tickets);
+    assert_eq!(
+        b.cipher_suite.as_ref().map(|(s, _)| s.as_str()),
+        Some("HIGH:!aNULL")
+    );
+    assert!(!c.vhosts[2].ssl.engine);
+
+    let l = load("SSLProtocol TLSv9\nSSLCipherSuite RC4-SHA\nSSLEngine optional\nSSLProtocol +TLSv1.1 +TLSv1.2\n");
+    let e = errors(&l);
+    assert!(
+        e.iter()
+            .any(|m| m.contains(":5: SSLProtocol: Illegal protocol 'TLSv9'")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|m| m.contains(":6: SSLCipherSuite:")
+            && m.contains("selects no cipher suite rustls offers")),
+        "{e:?}"
+    );
+    assert!(e.iter().any(|m| m.contains(":7: SSLEngine:")), "{e:?}");
+    let w = warnings(&l);
+    assert!(
+        w.iter()
+            .any(|m| m.contains(":8: warning: SSLProtocol:")
+                && m.contains("TLSv1.1 is not supported")),
+        "{w:?}"
+    );
+}

@@ -228,6 +228,8 @@ fn field_value(field: &Field, entry: &LogEntry, zone: &TimeZone, out: &mut Strin
         "C" => push_opt(out, cookie(&entry.request_headers, arg)),
         "D" => push_num(out, entry.duration.as_micros()),
         "e" => push_opt(out, table_get(&entry.env, arg).map(str::as_bytes)),
+        // mod_ssl's `%{VAR}x`: its variables are in the request environment.
+        "x" => push_opt(out, table_get(&entry.env, arg).map(str::as_bytes)),
         "f" => push_opt(out, v.filename.map(|p| path_bytes(p))),
         "H" => escape_into(out, entry.protocol.as_bytes()),
         "i" => push_opt(out, header_joined(&entry.request_headers, arg).as_deref()),
