@@ -18,6 +18,7 @@ pub mod fileio;
 pub mod process;
 pub mod scoreboard;
 pub mod seccomp;
+pub mod shared;
 pub mod signals;
 pub mod users;
 

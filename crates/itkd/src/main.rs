@@ -9,6 +9,7 @@ mod logs;
 mod master;
 mod pool;
 mod system;
+mod tls;
 mod worker;
 
 use std::path::{Path, PathBuf};

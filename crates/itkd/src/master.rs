@@ -40,7 +40,15 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
     let Some((config, parsed)) = load_config(options) else {
         return ExitCode::FAILURE;
     };
-    let mut generation = match start_generation(config, parsed, None) {
+    // Made once, before any fork: every pool child of every generation shares them.
+    let tickets = match crate::tls::SharedTicketer::new() {
+        Ok(t) => std::sync::Arc::new(t),
+        Err(e) => {
+            eprintln!("itkd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut generation = match start_generation(config, parsed, None, &tickets) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("itkd: {e}");
@@ -90,6 +98,7 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
     notice(&generation, "itkd configured -- resuming normal operations");
 
     let mut children: Vec<Pid> = Vec::new();
+    let mut rotated = Instant::now();
     let start = usize::try_from(generation.shared.config.pool.start_servers).unwrap_or(1);
     spawn(&mut generation, &board, &mut children, start);
     loop {
@@ -98,6 +107,10 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
         reap(&board, &mut children);
+        if rotated.elapsed() >= crate::tls::TICKET_ROTATION {
+            let _ = generation.shared.tickets.rotate();
+            rotated = Instant::now();
+        }
         if signals::take(Signal::SIGTERM) {
             notice(&generation, "caught SIGTERM, shutting down");
             stop(&board, &mut children, Signal::SIGTERM);
@@ -172,7 +185,12 @@ fn reload(options: &LoadOptions, current: &Generation) -> Result<Generation, Str
     let loaded = load(options, &crate::system::RealSystem);
     let errors: Vec<String> = loaded.errors().map(ToString::to_string).collect();
     match loaded.config {
-        Some(config) => start_generation(config, loaded.parsed, Some(current)),
+        Some(config) => start_generation(
+            config,
+            loaded.parsed,
+            Some(current),
+            &current.shared.tickets,
+        ),
         None => Err(errors.join("; ")),
     }
 }
@@ -183,6 +201,7 @@ fn start_generation(
     config: ServerConfig,
     parsed: Parsed,
     current: Option<&Generation>,
+    tickets: &std::sync::Arc<crate::tls::SharedTicketer>,
 ) -> Result<Generation, String> {
     if config.listen.is_empty() {
         return Err(
@@ -209,9 +228,11 @@ fn start_generation(
         };
         listeners.push(listener);
     }
+    // Certificates and keys, read as root now: workers never open them.
+    let certs = crate::tls::Certificates::load(&config).map_err(|e| e.join("; "))?;
     let logs = Logs::open(&config)?;
     Ok(Generation {
-        shared: Shared::new(config, logs, parsed),
+        shared: Shared::new(config, logs, parsed, certs, tickets.clone()),
         listeners,
     })
 }

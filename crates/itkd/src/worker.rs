@@ -44,10 +44,20 @@ pub struct Shared {
     /// AssignUserID), supplementary groups included: looked up once by the master, so a
     /// worker does not read the group database (getgrouplist) per connection.
     pub credentials: HashMap<(u32, u32), Credentials>,
+    /// Every `SSLEngine on` server's certificate and key, read by the master.
+    pub certs: crate::tls::Certificates,
+    /// The session ticket keys the master shares with every worker.
+    pub tickets: std::sync::Arc<crate::tls::SharedTicketer>,
 }
 
 impl Shared {
-    pub fn new(config: ServerConfig, logs: Logs, parsed: itkd_config::Parsed) -> Shared {
+    pub fn new(
+        config: ServerConfig,
+        logs: Logs,
+        parsed: itkd_config::Parsed,
+        certs: crate::tls::Certificates,
+        tickets: std::sync::Arc<crate::tls::SharedTicketer>,
+    ) -> Shared {
         let mut credentials = HashMap::new();
         let mut add = |user: &itkd_config::model::UserId, gid: u32| {
             credentials
@@ -72,6 +82,8 @@ impl Shared {
             logs,
             parsed,
             credentials,
+            certs,
+            tickets,
         }
     }
 
@@ -119,6 +131,8 @@ pub fn run(
         keep_alive_timeout: shared.config.main.keep_alive_timeout,
         current: 0,
         parent: nix::unistd::getppid(),
+        tls: None,
+        plain_on_tls: false,
         header_actions: Vec::new(),
         header_env: Vec::new(),
         htaccess_cache: Vec::new(),
@@ -132,6 +146,66 @@ pub fn run(
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             return 1;
         };
+        let conn = Conn {
+            shared,
+            state: &state,
+            peer,
+            local,
+            board,
+            slot,
+        };
+        // A TLS address: the handshake, before the switch, as the pool's identity.
+        let Some(default) = shared.certs.default_for(&shared.config, local) else {
+            return serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await;
+        };
+        match crate::tls::handshake(
+            &shared.certs,
+            &shared.tickets,
+            &shared.config,
+            stream,
+            local,
+            default,
+        )
+        .await
+        {
+            Ok((tls, info)) => {
+                state.borrow_mut().tls = Some(info);
+                serve_http(conn, hyper_util::rt::TokioIo::new(tls)).await
+            }
+            Err(crate::tls::NoSession::PlainHttp(stream)) => {
+                state.borrow_mut().plain_on_tls = true;
+                serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await
+            }
+            Err(crate::tls::NoSession::Closed) => 0,
+        }
+    })
+}
+
+/// What serving one connection needs besides its bytes.
+#[derive(Clone, Copy)]
+struct Conn<'a> {
+    shared: &'a Shared,
+    state: &'a Rc<RefCell<State>>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    board: &'a Scoreboard,
+    slot: usize,
+}
+
+/// HTTP/1.1 on `io` (plain TCP or a TLS session) until the connection ends.
+async fn serve_http<I>(conn: Conn<'_>, io: I) -> i32
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+{
+    let Conn {
+        shared,
+        state,
+        peer,
+        local,
+        board,
+        slot,
+    } = conn;
+    {
         let main = &shared.config.main;
         let service = hyper::service::service_fn(|req| {
             let state = state.clone();
@@ -164,15 +238,14 @@ pub fn run(
                     .saturating_mul(2)
                     .max(100),
             );
-        let io = hyper_util::rt::TokioIo::new(stream);
         let connection = builder.serve_connection(io, service);
         // Returning drops the connection (and the process exits right after): that is how
         // an idle kept-alive connection is closed after KeepAliveTimeout, with no bytes.
         tokio::select! {
             _ = connection => 0,
-            () = idle_watch(&state) => 0,
+            () = idle_watch(state) => 0,
         }
-    })
+    }
 }
 
 /// Resolves once the connection has waited longer than KeepAliveTimeout for its next
@@ -213,6 +286,10 @@ pub struct State {
     current: usize,
     /// The pool child that forked this worker.
     parent: nix::unistd::Pid,
+    /// The TLS session, on a TLS address.
+    tls: Option<crate::tls::TlsInfo>,
+    /// A plain HTTP request came to a TLS address: every answer is httpd's 400.
+    plain_on_tls: bool,
     /// The `Header` actions in force for the request being handled (the server's until
     /// the per-directory walk is done), and the request variables they may look at.
     header_actions: Vec<itkd_config::dirconf::HeaderAction>,
@@ -298,6 +375,19 @@ async fn handle(
     }
     let now = SystemTime::now();
     let host = host_of(req);
+    let tls = state.borrow().tls.clone();
+    if state.borrow().plain_on_tls {
+        // mod_ssl: a plain HTTP request on a TLS address.
+        return Ok(error_response(
+            config,
+            None,
+            400,
+            req,
+            true,
+            Some("You're speaking plain HTTP to an SSL-enabled server port.<br />\n Instead use the HTTPS scheme to access this URL, please.<br />\n"),
+            HeaderMap::new(),
+        ));
+    }
     // RFC 9112 §3.2: HTTP/1.1 without Host is a 400; HTTP/1.0 without Host goes to the
     // default vhost, as httpd does.
     if host.is_none() && req.version() == Version::HTTP_11 {
@@ -321,6 +411,35 @@ async fn handle(
         st.current = index;
         st.header_actions.clone_from(&server.dir.headers);
     }
+    // mod_ssl: the Host header must select a vhost with the certificate SNI selected
+    // (or the address's default one had, without SNI); else 421, and the connection ends.
+    if let Some(t) = &tls {
+        if !shared.certs.compatible(config, index, t.server) {
+            let name = |i: usize| {
+                let s = if i == 0 {
+                    &config.main
+                } else {
+                    &config.vhosts[i - 1]
+                };
+                s.server_name.clone().unwrap_or_default()
+            };
+            let sni = match &t.sni {
+                Some(n) => format!("{n} provided via SNI"),
+                None => format!("{} (default host as no SNI was provided)", name(t.server)),
+            };
+            let (host_name, _) = split_host(host.as_deref().unwrap_or(""));
+            log_error(
+                state,
+                index,
+                "ssl",
+                Level::Error,
+                Some(peer),
+                &format!("AH02032: Hostname {sni} and hostname {host_name} provided via HTTP have no compatible SSL setup for policy 'secure'"),
+            );
+            return Ok(page(config, Some(server), 421, req, true));
+        }
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some((status, notes)) = limits_exceeded(server, req) {
         return Ok(error_response(
             config,
@@ -487,7 +606,11 @@ async fn handle(
     };
     // mod_env: SetEnv/PassEnv/UnsetEnv of the merged sections (.htaccess included), for
     // CGI and Require env.
-    let request_env = itkd_config::dirconf::EnvOp::apply(&dir.env, |k| std::env::var(k).ok());
+    let mut request_env = itkd_config::dirconf::EnvOp::apply(&dir.env, |k| std::env::var(k).ok());
+    // mod_ssl's variables (CGI, `%{…}x`/`%{…}e` in logs).
+    if let Some(t) = &tls {
+        request_env.extend(t.variables());
+    }
     {
         let mut st = state.borrow_mut();
         st.header_actions.clone_from(&dir.headers);
@@ -513,7 +636,6 @@ async fn handle(
             return Ok(page(config, Some(server), 500, req, true));
         }
     };
-    let mut request_env = request_env;
     if let Some(u) = &user {
         request_env.push(("REMOTE_USER".to_owned(), u.clone()));
         request_env.push(("AUTH_TYPE".to_owned(), "Basic".to_owned()));
@@ -591,7 +713,7 @@ async fn handle(
         &dir.redirects,
         &uri_path,
         req.uri().query(),
-        "http",
+        scheme,
         &redirect_host,
     ) {
         let mut headers = HeaderMap::new();
@@ -653,7 +775,7 @@ async fn handle(
         method: req.method().as_str(),
         headers: req.headers(),
         query: req.uri().query(),
-        scheme: "http",
+        scheme,
         host: &redirect_host,
         now,
     };
@@ -1291,7 +1413,7 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
         script_name: &script_name,
         path_info: &path_info,
         path_translated,
-        https: false,
+        https: c.state.borrow().tls.is_some(),
         redirect: redirect
             .as_ref()
             .map(|(status, url)| (*status, url.as_str())),
@@ -1492,6 +1614,15 @@ fn access_log<B>(
         &shared.config.vhosts[index - 1]
     };
     let mut e = LogEntry::new(peer, local, start);
+    // `%{…}e` and `%{…}x`: the request's variables, mod_ssl's included.
+    e.env.clone_from(&st.header_env);
+    if let Some(t) = &st.tls {
+        for (k, v) in t.variables() {
+            if !e.env.iter().any(|(name, _)| *name == k) {
+                e.env.push((k, v));
+            }
+        }
+    }
     e.duration = start.elapsed().unwrap_or_default();
     let version = match req.version() {
         Version::HTTP_10 => "HTTP/1.0",
