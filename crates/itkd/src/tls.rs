@@ -46,7 +46,7 @@ impl TlsInfo {
 }
 
 /// Every TLS-enabled server's certificate, loaded by the master.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Certificates {
     /// By server index (0 main, i + 1 vhost i); `None` without `SSLEngine on`.
     keys: Vec<Option<Arc<CertifiedKey>>>,
@@ -114,31 +114,30 @@ impl Certificates {
             default
         }
     }
+}
 
-    /// Whether servers `a` and `b` present the same certificate (httpd's "compatible SSL
-    /// setup" for a Host header that differs from SNI).
-    pub fn compatible(&self, config: &ServerConfig, a: usize, b: usize) -> bool {
-        if a == b {
-            return true;
-        }
-        let files = |i: usize| {
-            let ssl = &server(config, i).ssl;
-            (
-                ssl.engine,
-                ssl.certificate_files
-                    .iter()
-                    .map(|(p, _)| p.clone())
-                    .collect::<Vec<_>>(),
-                ssl.key_files
-                    .iter()
-                    .map(|(p, _)| p.clone())
-                    .collect::<Vec<_>>(),
-                ssl.protocols,
-            )
-        };
-        files(a) == files(b)
+/// Whether servers `a` and `b` present the same certificate (httpd's "compatible SSL
+/// setup" for a Host header that differs from SNI), judged from the configuration.
+pub fn compatible(config: &ServerConfig, a: usize, b: usize) -> bool {
+    if a == b {
+        return true;
     }
+    let files = |i: usize| {
+        let ssl = &server(config, i).ssl;
+        let paths = |v: &[(std::path::PathBuf, itkd_config::Span)]| {
+            v.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>()
+        };
+        (
+            ssl.engine,
+            paths(&ssl.certificate_files),
+            paths(&ssl.key_files),
+            ssl.protocols,
+        )
+    };
+    files(a) == files(b)
+}
 
+impl Certificates {
     /// The rustls configuration of server `index` (its certificate, versions, suites).
     fn server_config(
         &self,
@@ -263,7 +262,13 @@ fn load_one(ssl: &SslSettings, provider: &CryptoProvider) -> Result<CertifiedKey
             key_path.display()
         )
     })?;
-    let key = PrivateKeyDer::from_pem_slice(&key_text).map_err(|e| {
+    let key = PrivateKeyDer::from_pem_slice(&key_text);
+    // The PEM text is ours to wipe (what rustls and ring copy, they free without
+    // wiping; see ARCHITECTURE.md, HTTPS).
+    let mut key_text = key_text;
+    key_text.iter_mut().for_each(|b| *b = 0);
+    std::hint::black_box(&key_text);
+    let key = key.map_err(|e| {
         format!(
             "{} {}: no usable private key ({e}; encrypted keys are not supported)",
             at(key_span, key_directive),

@@ -110,6 +110,8 @@ pub fn run(
     };
     // This process's own copy: after routing it keeps only its vhost's files open.
     let logs = std::mem::take(&mut shared.logs);
+    // Every TLS vhost's key: needed for this connection's handshake only, dropped after.
+    let certs = std::mem::take(&mut shared.certs);
     let shared: &Shared = shared;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -155,19 +157,23 @@ pub fn run(
             slot,
         };
         // A TLS address: the handshake, before the switch, as the pool's identity.
-        let Some(default) = shared.certs.default_for(&shared.config, local) else {
+        let Some(default) = certs.default_for(&shared.config, local) else {
+            drop(certs);
             return serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await;
         };
-        match crate::tls::handshake(
-            &shared.certs,
+        let session = crate::tls::handshake(
+            &certs,
             &shared.tickets,
             &shared.config,
             stream,
             local,
             default,
         )
-        .await
-        {
+        .await;
+        // Other vhosts' keys go now; the chosen one lives on in the session's
+        // configuration (ring frees keys without wiping them).
+        drop(certs);
+        match session {
             Ok((tls, info)) => {
                 state.borrow_mut().tls = Some(info);
                 serve_http(conn, hyper_util::rt::TokioIo::new(tls)).await
@@ -414,7 +420,7 @@ async fn handle(
     // mod_ssl: the Host header must select a vhost with the certificate SNI selected
     // (or the address's default one had, without SNI); else 421, and the connection ends.
     if let Some(t) = &tls {
-        if !shared.certs.compatible(config, index, t.server) {
+        if !crate::tls::compatible(config, index, t.server) {
             let name = |i: usize| {
                 let s = if i == 0 {
                     &config.main
