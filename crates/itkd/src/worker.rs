@@ -158,7 +158,10 @@ pub fn run(
         };
         // A TLS address: the handshake, before the switch, as the pool's identity.
         let Some(default) = certs.default_for(&shared.config, local) else {
-            drop(certs);
+            // Not dropped: freeing every vhost's key objects would cost each plain
+            // connection a page fault or more per key, and ring does not wipe them on
+            // drop anyway (ARCHITECTURE.md, HTTPS).
+            std::mem::forget(certs);
             return serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await;
         };
         let session = crate::tls::handshake(

@@ -106,7 +106,12 @@ fn setup() -> (tempfile::TempDir, Server) {
         std::fs::Permissions::from_mode(0o700),
     )
     .unwrap();
-    tenant(base, 2, &[("index.html", "site b\n")]);
+    tenant(base, 2, &[("index.html", "site b\n"), ("env.cgi", env)]);
+    std::fs::set_permissions(
+        base.join("t2/env.cgi"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
     let server = Server::start(base, CONFIG);
     (dir, server)
 }
@@ -193,6 +198,18 @@ fn each_vhost_gets_its_certificate_and_its_uid() {
     assert!(body.contains("SSL_PROTOCOL=TLSv1.3\n"), "{body}");
     assert!(body.contains("SSL_CIPHER=TLS_"), "{body}");
     assert!(body.contains("SSL_TLS_SNI=a.test\n"), "{body}");
+    let (code, body, cn) = fetch(&server, "b.test", "/env.cgi", &[]);
+    assert_eq!((code.as_str(), cn.as_str()), ("200", "b.test"), "{body}");
+    assert!(body.starts_with("20002\n"), "{body}");
+    // TLS 1.2: OpenSSL's name of the ECDHE-ECDSA suite, as mod_ssl's SSL_CIPHER.
+    let (_, body, _) = fetch(
+        &server,
+        "a.test",
+        "/env.cgi",
+        &["--tlsv1.2", "--tls-max", "1.2"],
+    );
+    assert!(body.contains("SSL_PROTOCOL=TLSv1.2\n"), "{body}");
+    assert!(body.contains("SSL_CIPHER=ECDHE-ECDSA-"), "{body}");
     let log = std::fs::read_to_string(server.dir.join("access.log")).unwrap_or_default();
     assert!(log.contains(" 200 TLSv1.3 TLS_"), "{log}");
 }
