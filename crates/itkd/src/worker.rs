@@ -145,6 +145,9 @@ pub fn run(
         if stream.set_nonblocking(true).is_err() {
             return 1;
         }
+        // httpd disables Nagle on every connection (ap_sock_disable_nagle): a small
+        // write (a TLS ticket, a CGI's first chunk) must not wait for the peer's ACK.
+        let _ = stream.set_nodelay(true);
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             return 1;
         };
