@@ -48,6 +48,17 @@ StartServers 3
 </VirtualHost>
 ";
 
+/// A 0755 base with tenant 1 (an index page) and tenant 2 (`t2_files`, under its tree).
+fn trees(t2_files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(base.join("www")).unwrap();
+    tenant(base, 1, &[("www/index.html", "t1\n")]);
+    tenant(base, 2, t2_files);
+    dir
+}
+
 fn setup() -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
@@ -503,28 +514,20 @@ fn limit_and_limit_except_in_htaccess_restrict_only_their_methods() {
     if !root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = trees(&[
+        ("www/lim/.htaccess", "<Limit POST PUT>\nRequire all denied\n</Limit>\n"),
+        ("www/lim/x.txt", "x\n"),
+        ("www/limx/.htaccess", "<LimitExcept GET POST>\nRequire all denied\n</LimitExcept>\n"),
+        ("www/limx/x.txt", "x\n"),
+        (
+            "www/limauth/.htaccess",
+            "AuthType Basic\nAuthName \"Writers\"\nAuthUserFile /nonexistent/users\n<Limit POST>\nRequire valid-user\n</Limit>\n",
+        ),
+        ("www/limauth/x.txt", "x\n"),
+        ("www/limitonly/.htaccess", "<Limit GET>\nRequire all denied\n</Limit>\n"),
+        ("www/limitonly/x.txt", "x\n"),
+    ]);
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::create_dir_all(base.join("www")).unwrap();
-    tenant(base, 1, &[("www/index.html", "t1\n")]);
-    tenant(
-        base,
-        2,
-        &[
-            ("www/lim/.htaccess", "<Limit POST PUT>\nRequire all denied\n</Limit>\n"),
-            ("www/lim/x.txt", "x\n"),
-            ("www/limx/.htaccess", "<LimitExcept GET POST>\nRequire all denied\n</LimitExcept>\n"),
-            ("www/limx/x.txt", "x\n"),
-            (
-                "www/limauth/.htaccess",
-                "AuthType Basic\nAuthName \"Writers\"\nAuthUserFile /nonexistent/users\n<Limit POST>\nRequire valid-user\n</Limit>\n",
-            ),
-            ("www/limauth/x.txt", "x\n"),
-            ("www/limitonly/.htaccess", "<Limit GET>\nRequire all denied\n</Limit>\n"),
-            ("www/limitonly/x.txt", "x\n"),
-        ],
-    );
     let server = Server::start(base, CONFIG);
     let a = server.addr();
     let status = |method: &str, path: &str| exchange(a, method, "t2.test", path, "").0;
@@ -570,24 +573,16 @@ fn options_indexes_from_htaccess_lists_names_escaped() {
     if !root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = trees(&[
+        ("www/optidx/list/.htaccess", "Options +Indexes\n"),
+        ("www/optidx/list/<b>&x.txt", "b\n"),
+        ("www/optidx/list/plain.txt", "p\n"),
+        ("www/optidx/list/sub/y.txt", "y\n"),
+        ("www/optidx/plain/y.txt", "y\n"),
+        ("www/optidx/cgi/.htaccess", "Options +ExecCGI\n"),
+        ("www/optidx/cgi/y.txt", "y\n"),
+    ]);
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::create_dir_all(base.join("www")).unwrap();
-    tenant(base, 1, &[("www/index.html", "t1\n")]);
-    tenant(
-        base,
-        2,
-        &[
-            ("www/optidx/list/.htaccess", "Options +Indexes\n"),
-            ("www/optidx/list/<b>&x.txt", "b\n"),
-            ("www/optidx/list/plain.txt", "p\n"),
-            ("www/optidx/list/sub/y.txt", "y\n"),
-            ("www/optidx/plain/y.txt", "y\n"),
-            ("www/optidx/cgi/.htaccess", "Options +ExecCGI\n"),
-            ("www/optidx/cgi/y.txt", "y\n"),
-        ],
-    );
     let server = Server::start(base, CONFIG);
     let a = server.addr();
 
@@ -630,21 +625,13 @@ fn a_directory_the_tenant_cannot_search_is_403() {
     if !root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = trees(&[
+        ("www/locked/x.txt", "secret\n"),
+        ("www/none/closed/x.txt", "secret\n"),
+        ("www/none/foreign/x.txt", "secret\n"),
+        ("www/none/open.txt", "open\n"),
+    ]);
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::create_dir_all(base.join("www")).unwrap();
-    tenant(base, 1, &[("www/index.html", "t1\n")]);
-    tenant(
-        base,
-        2,
-        &[
-            ("www/locked/x.txt", "secret\n"),
-            ("www/none/closed/x.txt", "secret\n"),
-            ("www/none/foreign/x.txt", "secret\n"),
-            ("www/none/open.txt", "open\n"),
-        ],
-    );
     let mode = |p: &str, m: u32| {
         std::fs::set_permissions(base.join(p), std::fs::Permissions::from_mode(m)).unwrap()
     };
