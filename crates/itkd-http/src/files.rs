@@ -9,6 +9,7 @@
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -373,7 +374,24 @@ fn file(
     types: &MimeTypes,
     req: &FileRequest<'_>,
 ) -> Outcome {
-    let mut handle = match File::open(path) {
+    // Only regular files: opening a FIFO would block the worker until a writer comes
+    // (httpd blocks; a tenant's FIFO must not hold a worker), and a device has no length.
+    if !meta.is_file() {
+        return Outcome::error(
+            403,
+            Some(format!(
+                "not a regular file, not served: {}",
+                path.display()
+            )),
+        );
+    }
+    // O_NONBLOCK: if the file was swapped for a FIFO since the stat, the open still
+    // returns at once (and the read finds nothing), it never waits for a writer.
+    let mut handle = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) => return stat_error(path, &e),
     };

@@ -7,6 +7,7 @@ mod common;
 use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -546,6 +547,42 @@ fn a_broken_configuration_on_graceful_restart_keeps_the_old_one_serving() {
         "{log}"
     );
     assert!(log.contains("Invalid command 'FrobnicateWidgets'"), "{log}");
+}
+
+#[test]
+fn a_fifo_or_a_device_is_refused_at_once_and_never_holds_a_worker() {
+    if !root() {
+        return;
+    }
+    let (dir, server) = setup();
+    let base = dir.path();
+    let fifo = base.join("t3/pipe.txt");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::os::unix::fs::chown(&fifo, Some(20003), Some(21003)).unwrap();
+    link(Path::new("/dev/zero"), &base.join("t3/zero.txt"));
+    let a = server.addr();
+    for path in ["/pipe.txt", "/zero.txt"] {
+        let started = std::time::Instant::now();
+        assert_eq!(get(a, "t3.test", path).0, 403, "{path}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(get(a, "t3.test", "/f.txt"), (200, "t3 file\n".into()));
+    assert!(
+        server.error_log().contains(&format!(
+            "not a regular file, not served: {}",
+            fifo.display()
+        )),
+        "{}",
+        server.error_log()
+    );
 }
 
 /// 600 KiB that no two offsets confuse: more than two of the worker's read chunks.
