@@ -97,6 +97,11 @@ pub fn switch_to(target: &Credentials, nice: Option<Nice>) -> Result<(), SwitchE
     let uid = Uid::from_raw(target.uid);
     unistd::setresuid(uid, uid, uid).map_err(|e| SwitchError::SetUid(target.uid, e))?;
     clear_capabilities()?;
+    // Not dumpable, whatever fs.suid_dumpable says (the kernel applies it at the uid
+    // change; at 1 the tenant's scripts could ptrace this process and read what it
+    // inherited from the master: TLS keys, ticket keys).
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| SwitchError::Verify(format!("prctl(PR_SET_DUMPABLE, 0): {e}")))?;
     verify(target)
 }
 

@@ -82,3 +82,30 @@ fn with_the_bounding_set_dropped_first_nothing_is_left_at_all() {
     assert_eq!(field(&f, "CapEff"), "0000000000000000");
     assert_eq!(field(&f, "Uid"), "20003 20003 20003 20003");
 }
+
+#[test]
+fn the_switched_process_is_not_dumpable_even_with_suid_dumpable_1() {
+    if !root() {
+        return;
+    }
+    // At fs.suid_dumpable 1 the kernel leaves a switched process dumpable (ptrace-able by
+    // its new uid); itkd clears the flag itself. The setting is restored on the way out.
+    const KNOB: &str = "/proc/sys/fs/suid_dumpable";
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::write(KNOB, &self.0);
+        }
+    }
+    let Ok(before) = std::fs::read_to_string(KNOB) else {
+        eprintln!("skipped: no {KNOB}");
+        return;
+    };
+    let _restore = Restore(before);
+    if std::fs::write(KNOB, "1").is_err() {
+        eprintln!("skipped: {KNOB} is read-only here");
+        return;
+    }
+    let f = probe(&["20005", "21005", "21005"]);
+    assert_eq!(field(&f, "Dumpable"), "false");
+}

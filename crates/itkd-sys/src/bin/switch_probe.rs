@@ -36,6 +36,8 @@ fn main() {
             println!("{line}");
         }
     }
+    let dumpable = nix::sys::prctl::get_dumpable().map_or("?".to_owned(), |d| d.to_string());
+    println!("Dumpable:\t{dumpable}");
     // Irreversible: trying to become root again must fail.
     let root = nix::unistd::Uid::from_raw(0);
     match nix::unistd::setresuid(root, root, root) {
