@@ -363,6 +363,12 @@ fn no_tenant_reaches_another_through_scripts_htaccess_symlinks_or_aliases() {
                 .any(|(k, (ok, _))| k.starts_with("kill0 ") && *ok),
             "control t{n}: its own processes can be signalled: {body}"
         );
+        assert!(
+            tried
+                .iter()
+                .any(|(k, (ok, _))| k.starts_with("environ ") && *ok),
+            "control t{n}: its own scripts' environment is readable: {body}"
+        );
         // /proc/PID/mem of its own shell opens (reading offset 0 then fails): what
         // stops the attempts above is the permission check, not the method.
         assert!(
@@ -463,6 +469,12 @@ fn no_tenant_reaches_another_through_scripts_htaccess_symlinks_or_aliases() {
                     a,
                     &format!("t{attacker}.test"),
                     &format!("/errdoc-t{victim}/nosuch"),
+                );
+                assert!(body.contains(&secret(victim)), "control {pair}: {body}");
+                let (_, body) = get(
+                    a,
+                    &format!("t{attacker}.test"),
+                    &format!("/errlink-t{victim}/nosuch"),
                 );
                 assert!(body.contains(&secret(victim)), "control {pair}: {body}");
                 let (_, body) = get(
