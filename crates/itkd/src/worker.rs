@@ -1609,8 +1609,10 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
                 Some(c.peer),
                 &message,
             );
-            if status == 413 {
-                return page(config, Some(c.server), 413, c.req, true);
+            // The body could not be read (413, or 400 for a malformed one): the error
+            // page, then the connection closes.
+            if matches!(status, 400 | 413) {
+                return page(config, Some(c.server), status, c.req, true);
             }
             document_or_page(
                 config,

@@ -45,11 +45,15 @@ MaxRequestWorkers 16
     ServerName t1.test
     DocumentRoot DIR/t1
     AssignUserID #20001 #21001
+    ScriptAlias /cgi-bin/ DIR/t1/cgi/
 </VirtualHost>
 ";
 
 /// A request that must only ever be answered when a case says so (404: no such file).
 const SMUGGLED: &str = "GET /smuggled HTTP/1.1\r\nHost: t1.test\r\n\r\n";
+
+/// The CGI: its input back as its output.
+const ECHO: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nexec cat\n";
 
 struct Case {
     name: &'static str,
@@ -98,6 +102,20 @@ fn get_x(extra: &str, rest: &[u8]) -> Vec<u8> {
 
 fn chunked(body: &str) -> Vec<u8> {
     get_x(
+        "Transfer-Encoding: chunked\r\n",
+        format!("{body}{SMUGGLED}").as_bytes(),
+    )
+}
+
+/// A POST to t1.test's echoing CGI with `extra` header lines, then `rest`.
+fn post_cgi(extra: &str, rest: &[u8]) -> Vec<u8> {
+    let mut v = format!("POST /cgi-bin/echo HTTP/1.1\r\nHost: t1.test\r\n{extra}\r\n").into_bytes();
+    v.extend_from_slice(rest);
+    v
+}
+
+fn cgi_chunked(body: &str) -> Vec<u8> {
+    post_cgi(
         "Transfer-Encoding: chunked\r\n",
         format!("{body}{SMUGGLED}").as_bytes(),
     )
@@ -348,6 +366,56 @@ fn cases() -> Vec<Case> {
             "400",
         )
         .same(&[400]),
+        // The same bodies to a CGI (mod_cgi reads the whole body into the script).
+        case(
+            "CGI: CL then TE chunked",
+            post_cgi(
+                "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+                format!("5\r\nhello\r\n0\r\n\r\n{s}").as_bytes(),
+            ),
+            "200",
+        )
+        .same(&[200]),
+        case(
+            "CGI: valid chunked body",
+            cgi_chunked("5\r\nhello\r\n0\r\n\r\n"),
+            "200 404",
+        )
+        .same(&[200, 404]),
+        case(
+            "CGI: chunk size not hex",
+            cgi_chunked("zz\r\nhello\r\n0\r\n\r\n"),
+            "400",
+        )
+        .same(&[400]),
+        case(
+            "CGI: chunk size of 20 hex digits",
+            cgi_chunked("10000000000000000001\r\nA\r\n0\r\n\r\n"),
+            "413",
+        )
+        .differs(&[400], "as for a static file"),
+        case(
+            "CGI: chunk data longer than its size",
+            cgi_chunked("5\r\nhelloXX0\r\n\r\n"),
+            "400",
+        )
+        .same(&[400]),
+        case(
+            "CGI: trailer of 20000 bytes",
+            cgi_chunked(&format!("5\r\nhello\r\n0\r\nX-T: {}\r\n\r\n", "a".repeat(20000))),
+            "400",
+        )
+        .same(&[400]),
+        case(
+            "CGI: pipelined, a body holding a request",
+            [
+                post_cgi(&format!("Content-Length: {}\r\n", s.len()), s.as_bytes()),
+                post_cgi("Content-Length: 5\r\n", b"hello"),
+            ]
+            .concat(),
+            "200 200",
+        )
+        .same(&[200, 200]),
         case(
             "bare LF line endings",
             "GET /x HTTP/1.1\nHost: t1.test\n\n",
@@ -549,10 +617,40 @@ fn statuses(mut bytes: &[u8]) -> Vec<u16> {
                     .and_then(|v| v.trim().parse().ok())
             })
             .unwrap_or(0);
-        let len = if status < 200 { 0 } else { len };
-        bytes = &bytes[(end + 4 + len).min(bytes.len())..];
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("\r\ntransfer-encoding: chunked");
+        bytes = &bytes[end + 4..];
+        if status < 200 {
+            continue;
+        }
+        if chunked {
+            // A CGI's answer: chunk by chunk to the last one (no trailers are sent).
+            match skip_chunks(bytes) {
+                Some(rest) => bytes = rest,
+                None => {
+                    out.push(0);
+                    break;
+                }
+            }
+        } else {
+            bytes = &bytes[len.min(bytes.len())..];
+        }
     }
     out
+}
+
+/// What follows a chunked body, or None when it is cut short.
+fn skip_chunks(mut bytes: &[u8]) -> Option<&[u8]> {
+    loop {
+        let eol = bytes.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&bytes[..eol]).ok()?, 16).ok()?;
+        bytes = bytes.get(eol + 2..)?;
+        if size == 0 {
+            return bytes.get(2..);
+        }
+        bytes = bytes.get(size + 2..)?;
+    }
 }
 
 fn setup() -> (tempfile::TempDir, Server) {
@@ -561,7 +659,12 @@ fn setup() -> (tempfile::TempDir, Server) {
     std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir(base.join("default")).unwrap();
     std::fs::write(base.join("default/index.html"), "default site\n").unwrap();
-    tenant(base, 1, &[("x", "t1 x\n")]);
+    tenant(base, 1, &[("x", "t1 x\n"), ("cgi/echo", ECHO)]);
+    std::fs::set_permissions(
+        base.join("t1/cgi/echo"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
     let server = Server::start(base, CONFIG);
     (dir, server)
 }
@@ -627,4 +730,28 @@ fn every_framing_case_gets_httpds_answer_or_a_documented_safer_one() {
         .sum::<usize>();
     let logged = server.error_log().matches("/smuggled").count();
     assert_eq!(logged, expected_404, "{}", server.error_log());
+}
+
+#[test]
+fn with_content_length_and_chunked_the_script_gets_the_chunked_body_and_the_connection_closes() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    // RFC 9112 §6.3: Transfer-Encoding wins; a reader of the Content-Length would take
+    // "5\r\n" as the body and the rest as the next request.
+    let request = post_cgi(
+        "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+        format!("5\r\nhello\r\n0\r\n\r\n{SMUGGLED}").as_bytes(),
+    );
+    let response = raw(server.addr(), &request);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{response}");
+    assert!(
+        head.to_ascii_lowercase().contains("\r\nconnection: close"),
+        "{response}"
+    );
+    assert_eq!(skip_chunks(body.as_bytes()), Some(&b""[..]), "{response}");
+    assert_eq!(body, "5\r\nhello\r\n0\r\n\r\n", "the chunked body, echoed");
+    assert!(!server.error_log().contains("/smuggled"));
 }
