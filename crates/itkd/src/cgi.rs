@@ -69,7 +69,7 @@ impl CgiOutput {
 }
 
 /// Runs `script` with `env` and the request `body` (at most `limit` bytes; more is a 413
-/// and the script is stopped), waiting at most `timeout` for each read of its output
+/// and the script is stopped; a malformed one a 400), waiting at most `timeout` for each read of its output
 /// head. `stderr_line` receives every line the script writes to stderr.
 pub async fn run(
     script: &Path,
@@ -125,7 +125,10 @@ pub async fn run(
         let mut body = body;
         let mut total: u64 = 0;
         while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { return Ok(()) };
+            // A malformed body (bad chunk, trailers over hyper's limit, the client gone):
+            // httpd's mod_cgi answers 400 (AH01225), not whatever the script made of the
+            // part it got. Checked by tests/framing.rs.
+            let Ok(frame) = frame else { return Err(400u16) };
             if let Ok(data) = frame.into_data() {
                 total += data.len() as u64;
                 if limit.is_some_and(|l| l != 0 && total > l) {

@@ -463,6 +463,9 @@ async fn handle(
             HeaderMap::new(),
         ));
     }
+    if let Some(status) = framing_refusal(req) {
+        return Ok(page(config, Some(server), status, req, true));
+    }
     let uri_path = match mapping::normalize(req.uri().path(), server.allow_encoded_slashes) {
         Ok(p) => p,
         Err(MapError::BadRequest) => {
@@ -783,6 +786,25 @@ async fn handle(
     if handler.as_deref() == Some("cgi-script") {
         return Ok(run_cgi(cgi(&dir), &mapped, split, body).await);
     }
+    if !known_to_httpd(req.method()) {
+        log_error(
+            state,
+            index,
+            "core",
+            Level::Error,
+            Some(peer),
+            &format!(
+                "AH00135: Invalid method in request {} {} {:?}",
+                req.method(),
+                req.uri(),
+                req.version()
+            ),
+        );
+        return Ok(page(config, Some(server), 501, req, true));
+    }
+    if let Err(status) = discard_body(body, server, &dir).await {
+        return Ok(page(config, Some(server), status, req, true));
+    }
     let file_req = FileRequest {
         method: req.method().as_str(),
         headers: req.headers(),
@@ -848,6 +870,129 @@ fn limits_exceeded<B>(server: &Server, req: &Request<B>) -> Option<(u16, Option<
         return Some((400, Some(errors::NOTE_TOO_MANY_FIELDS)));
     }
     None
+}
+
+/// What hyper's parser lets through but httpd's `ap_read_request` refuses (each a
+/// request-smuggling or routing ambiguity), with the status httpd gives; the caller
+/// closes the connection after the answer, so nothing after the head is read as a request.
+/// Checked by `tests/framing.rs`.
+fn framing_refusal<B>(req: &Request<B>) -> Option<u16> {
+    let headers = req.headers();
+    // httpd: two Host lines are merged into "a, b", not a valid host → 400. hyper would
+    // take the first, a front end perhaps the last: the classic vhost confusion.
+    if headers.get_all(header::HOST).iter().count() > 1 {
+        return Some(400);
+    }
+    // (Two equal Content-Length lines cannot be refused here: hyper keeps only the first
+    // in the map. httpd says 400; RFC 9110 §8.6 allows accepting them; the framing is the
+    // same either way. Documented.)
+    // httpd: an absolute-form target whose scheme is not http or https → 400.
+    if req
+        .uri()
+        .scheme_str()
+        .is_some_and(|s| !s.eq_ignore_ascii_case("http") && !s.eq_ignore_ascii_case("https"))
+    {
+        return Some(400);
+    }
+    // No proxy, no tunnel. httpd answers an authority-form CONNECT with 405 and keeps
+    // the connection (origin-form: 400); itkd refuses both with 400 and closes, so a front
+    // end that believes a tunnel opened cannot have the server read its bytes as requests.
+    if req.method() == http::Method::CONNECT {
+        return Some(400);
+    }
+    // RFC 9110 §10.1.1 / httpd: an HTTP/1.1 `Expect` other than 100-continue → 417.
+    if req.version() == Version::HTTP_11 {
+        if let Some(expect) = headers.get(header::EXPECT) {
+            if !expect.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+                return Some(417);
+            }
+        }
+    }
+    None
+}
+
+/// httpd's default handler reads and discards a request body before it answers
+/// (`ap_discard_request_body`), so a malformed body gets its error status rather than a
+/// 200 cut short by a close. The body is read in full here too (hyper sends the
+/// `100 Continue` then): a bad chunk size, CRLF or extension is a 400, more than
+/// LimitRequestBody a 413, and trailers are held to LimitRequestFields and
+/// LimitRequestFieldSize like the head. Each read waits at most `Timeout`.
+async fn discard_body(mut body: Incoming, server: &Server, dir: &DirConfig) -> Result<(), u16> {
+    use http_body_util::BodyExt;
+    let limit = dir.limit_request_body.unwrap_or(DEFAULT_LIMIT_REQUEST_BODY);
+    let field_size = usize::try_from(server.limits.field_size).unwrap_or(usize::MAX);
+    let fields = usize::try_from(server.limits.fields).unwrap_or(usize::MAX);
+    // A declared length over the limit is refused before anything is read, as httpd does.
+    if limit != 0 && hyper::body::Body::size_hint(&body).lower() > limit {
+        return Err(413);
+    }
+    let mut total: u64 = 0;
+    loop {
+        let frame = match tokio::time::timeout(server.timeout, body.frame()).await {
+            Err(_) => return Err(408),
+            Ok(None) => return Ok(()),
+            // hyper's chunked decoder: size overflow or not hex, a missing CRLF, an
+            // extension or trailer section over its 16 KiB limit, or the client went away.
+            // (httpd says 413 for the overflow and the long extension; documented.)
+            Ok(Some(Err(_))) => return Err(400),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                total = total.saturating_add(data.len() as u64);
+                if limit != 0 && total > limit {
+                    return Err(413);
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    if trailers.len() > fields
+                        || trailers
+                            .iter()
+                            .any(|(k, v)| k.as_str().len() + 2 + v.len() > field_size)
+                    {
+                        return Err(400);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The methods httpd knows (`ap_method_number_of`); the static handler answers the others
+/// with 501 (`AH00135: Invalid method in request`), the known ones it does not serve with
+/// 405.
+fn known_to_httpd(method: &http::Method) -> bool {
+    const KNOWN: &[&str] = &[
+        "GET",
+        "HEAD",
+        "PUT",
+        "POST",
+        "DELETE",
+        "CONNECT",
+        "OPTIONS",
+        "TRACE",
+        "PATCH",
+        "PROPFIND",
+        "PROPPATCH",
+        "MKCOL",
+        "COPY",
+        "MOVE",
+        "LOCK",
+        "UNLOCK",
+        "VERSION-CONTROL",
+        "CHECKOUT",
+        "UNCHECKOUT",
+        "CHECKIN",
+        "UPDATE",
+        "LABEL",
+        "REPORT",
+        "MKWORKSPACE",
+        "MKACTIVITY",
+        "BASELINE-CONTROL",
+        "MERGE",
+    ];
+    KNOWN.contains(&method.as_str())
 }
 
 fn log_error(
@@ -1464,8 +1609,10 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
                 Some(c.peer),
                 &message,
             );
-            if status == 413 {
-                return page(config, Some(c.server), 413, c.req, true);
+            // The body could not be read (413, or 400 for a malformed one): the error
+            // page, then the connection closes.
+            if matches!(status, 400 | 413) {
+                return page(config, Some(c.server), status, c.req, true);
             }
             document_or_page(
                 config,
