@@ -151,6 +151,18 @@ pub struct CgiHead {
 /// HUGE_STRING_LEN per line; a block this long is no header).
 pub const MAX_HEAD: usize = 64 * 1024;
 
+/// The fields httpd's `ap_scan_script_header_err_core` sets rather than adds (util_script.c:
+/// `ap_set_content_type`, `apr_table_set`, `ap_set_last_modified`): a repeated one keeps its
+/// last value, so a script cannot send two `Location`s or two `Content-Length`s.
+const SET_NOT_ADDED: [HeaderName; 6] = [
+    http::header::CONTENT_TYPE,
+    http::header::LOCATION,
+    http::header::CONTENT_LENGTH,
+    http::header::CONTENT_RANGE,
+    http::header::TRANSFER_ENCODING,
+    http::header::LAST_MODIFIED,
+];
+
 /// Parses the script's output so far: `Ok(None)` when the blank line has not come yet,
 /// `Ok(Some((head, body_start)))` once it has, `Err(why)` for what httpd calls a
 /// "malformed header from script".
@@ -197,7 +209,11 @@ pub fn parse_head(bytes: &[u8]) -> Result<Option<(CgiHead, usize)>, String> {
         if header == http::header::LOCATION {
             location = value.to_str().ok().map(str::to_owned);
         }
-        headers.append(header, value);
+        if SET_NOT_ADDED.contains(&header) {
+            headers.insert(header, value);
+        } else {
+            headers.append(header, value);
+        }
     }
     let local_redirect = match (&location, status) {
         (Some(l), None) if l.starts_with('/') => Some(l.clone()),
@@ -221,6 +237,15 @@ pub fn parse_head(bytes: &[u8]) -> Result<Option<(CgiHead, usize)>, String> {
 
 /// The end of the header block (index of the blank line) and where the body starts.
 fn find_blank_line(bytes: &[u8]) -> Option<(usize, usize)> {
+    // A script that starts with the blank line has no headers at all, whatever follows
+    // (httpd's `ap_scan_script_header_err` stops at the first empty line). Checked first:
+    // a later blank line must not make the same first line a header.
+    if bytes.starts_with(b"\r\n") {
+        return Some((0, 2));
+    }
+    if bytes.starts_with(b"\n") {
+        return Some((0, 1));
+    }
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'\n' {
@@ -232,13 +257,6 @@ fn find_blank_line(bytes: &[u8]) -> Option<(usize, usize)> {
             }
         }
         i += 1;
-    }
-    // A script that starts with the blank line has no headers at all.
-    if bytes.starts_with(b"\r\n") {
-        return Some((0, 2));
-    }
-    if bytes.starts_with(b"\n") {
-        return Some((0, 1));
     }
     None
 }
@@ -318,6 +336,46 @@ mod tests {
         assert!(parse_head(b"this is not a header\n\n").is_err());
         assert!(parse_head(b"Status: abc\n\n").is_err());
         assert!(parse_head(&vec![b'x'; MAX_HEAD + 1]).is_err());
+    }
+
+    /// The fuzz target `cgi_head` found `\nX-A: 1\n\nbody` parsed as a head with `X-A`
+    /// while its first read, `\n`, alone was a head with none: the answer hung on how
+    /// the pipe split the script's output. The leading blank line ends the head.
+    #[test]
+    fn leading_blank_line_ends_the_head_whatever_follows() {
+        for (output, start) in [
+            (&b"\nX-A: 1\n\nbody"[..], 1),
+            (b"\n", 1),
+            (b"\r\nStatus: 404\r\n\r\n", 2),
+            (b"\r\n", 2),
+        ] {
+            let (head, body_start) = parse_head(output).unwrap().unwrap();
+            assert_eq!(
+                (head.status, head.headers.len(), body_start),
+                (200, 0, start)
+            );
+        }
+    }
+
+    /// The fuzz target `cgi_head` found two `Location:` lines kept as two fields while the
+    /// local redirect followed the last: httpd sets these fields, the last one wins.
+    #[test]
+    fn repeated_single_fields_keep_the_last_as_httpd() {
+        let (head, _) = parse_head(
+            b"Location: /first\nContent-Length: 1\nX-A: 1\nLocation: /second\n\
+              Content-Length: 2\nX-A: 2\nSet-Cookie: a\nSet-Cookie: b\n\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(head.local_redirect.as_deref(), Some("/second"));
+        let all = |name: &str| -> Vec<&str> {
+            let values = head.headers.get_all(name).iter();
+            values.map(|v| v.to_str().unwrap()).collect()
+        };
+        assert_eq!(all("location"), ["/second"]);
+        assert_eq!(all("content-length"), ["2"]);
+        assert_eq!(all("x-a"), ["1", "2"]);
+        assert_eq!(all("set-cookie"), ["a", "b"]);
     }
 
     #[test]

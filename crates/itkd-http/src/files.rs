@@ -4,7 +4,8 @@
 //! GET and HEAD with httpd's validators (`Last-Modified`, `ETag` "size-mtime", weak within
 //! a second of the change), conditional requests (RFC 9110 §13.2.2 order), ranges (one →
 //! 206, several → multipart/byteranges, none satisfiable → 416 with `Content-Range:
-//! bytes */LEN`), `DirectoryIndex`, the trailing-slash redirect, symlink options.
+//! bytes */LEN`, malformed or adding up past the file → ignored), `DirectoryIndex`, the
+//! trailing-slash redirect, symlink options.
 
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
@@ -470,26 +471,15 @@ fn file(
         }
         Some(Ranges::Satisfiable(list)) => {
             let boundary = format!("{:x}{:x}", std::process::id(), now_nanos(req.now));
-            let mut out = Vec::new();
-            for (start, end) in list {
-                out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-                if let Some(t) = &media_type {
-                    out.extend_from_slice(format!("Content-type: {t}\r\n").as_bytes());
-                }
-                out.extend_from_slice(
-                    format!("Content-range: bytes {start}-{end}/{len}\r\n\r\n").as_bytes(),
-                );
-                let mut chunk = vec![0; usize::try_from(end - start + 1).unwrap_or(0)];
-                if handle
+            let read = |start: u64, buf: &mut [u8]| {
+                handle
                     .seek(SeekFrom::Start(start))
-                    .and_then(|_| handle.read_exact(&mut chunk))
-                    .is_err()
-                {
-                    return Outcome::error(500, Some(format!("reading {} failed", path.display())));
-                }
-                out.extend_from_slice(&chunk);
-            }
-            out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+                    .and_then(|_| handle.read_exact(buf))
+            };
+            let Ok(out) = byteranges_body(&list, len, media_type.as_deref(), &boundary, read)
+            else {
+                return Outcome::error(500, Some(format!("reading {} failed", path.display())));
+            };
             if let Ok(v) =
                 HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
             {
@@ -502,7 +492,7 @@ fn file(
                 body: Body::Bytes(Bytes::from(out)),
             }
         }
-        None => {
+        None | Some(Ranges::Ignored) => {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             set_type(&mut headers, media_type.as_deref());
             let body = if head {
@@ -621,48 +611,55 @@ fn if_range_holds(req: &FileRequest<'_>, etag: &str, last_modified: SystemTime) 
     })
 }
 
+/// What a `Range` header asks of a file.
 #[derive(Debug, PartialEq, Eq)]
-enum Ranges {
-    /// Inclusive byte ranges, in request order.
+pub enum Ranges {
+    /// Inclusive byte ranges, in request order, each inside the file.
     Satisfiable(Vec<(u64, u64)>),
+    /// None inside the file: 416.
     Unsatisfiable,
+    /// Not a byte range set itkd serves: the whole file, 200, as httpd's
+    /// `ap_set_byterange` returning 0.
+    Ignored,
 }
 
 /// `bytes=0-9,20-,-5`. A header that is not a valid byte range set, or has more than
 /// MaxRanges ranges, is ignored (the whole file), as RFC 9110 §14.2 allows.
-fn parse_ranges(text: &str, len: u64) -> Ranges {
+///
+/// Public for the `range` fuzz target; the handler is its only other caller.
+pub fn parse_ranges(text: &str, len: u64) -> Ranges {
     let Some(set) = text.trim().strip_prefix("bytes=") else {
-        return Ranges::Satisfiable(vec![(0, len.saturating_sub(1))]);
+        return Ranges::Ignored;
     };
     let mut out = Vec::new();
     let mut any = false;
     for spec in set.split(',') {
         let spec = spec.trim();
         let Some((first, last)) = spec.split_once('-') else {
-            return full(len);
+            return Ranges::Ignored;
         };
         let number = |s: &str| s.trim().parse::<u64>().ok();
         let range = match (first.trim().is_empty(), last.trim().is_empty()) {
             (true, false) => match number(last) {
                 Some(0) => None,
                 Some(n) => Some((len.saturating_sub(n), len.saturating_sub(1))),
-                None => return full(len),
+                None => return Ranges::Ignored,
             },
             (false, _) => {
                 let Some(start) = number(first) else {
-                    return full(len);
+                    return Ranges::Ignored;
                 };
                 let end = if last.trim().is_empty() {
                     len.saturating_sub(1)
                 } else {
                     match number(last) {
                         Some(e) if e >= start => e.min(len.saturating_sub(1)),
-                        _ => return full(len),
+                        _ => return Ranges::Ignored,
                     }
                 };
                 (start < len).then_some((start, end))
             }
-            (true, true) => return full(len),
+            (true, true) => return Ranges::Ignored,
         };
         any = true;
         if let Some(r) = range {
@@ -670,17 +667,47 @@ fn parse_ranges(text: &str, len: u64) -> Ranges {
         }
     }
     if !any || out.len() > MAX_RANGES {
-        return full(len);
+        return Ranges::Ignored;
     }
     if out.is_empty() || len == 0 {
         return Ranges::Unsatisfiable;
     }
+    // httpd's byterange filter: "Sum of ranges larger than file, ignoring." Overlapping
+    // ranges would otherwise make the multipart body MaxRanges times the file
+    // (CVE-2011-3192). httpd merges overlapping ranges first; itkd ignores them whenever
+    // they add up past the file.
+    if out.iter().map(|(s, e)| e - s + 1).sum::<u64>() > len {
+        return Ranges::Ignored;
+    }
     Ranges::Satisfiable(out)
 }
 
-/// A malformed Range header is ignored: the whole file.
-fn full(len: u64) -> Ranges {
-    Ranges::Satisfiable(vec![(0, len.saturating_sub(1))])
+/// The `multipart/byteranges` body (RFC 9110 §14.6) for `parts` of a `len`-byte file, in
+/// httpd's spelling: each part is `CRLF--boundary CRLF`, `Content-type` (when the file has
+/// one), `Content-range`, a blank line and the bytes; then `CRLF--boundary--CRLF`.
+/// `read(start, buf)` fills `buf` with the file's bytes from `start`.
+pub fn byteranges_body(
+    parts: &[(u64, u64)],
+    len: u64,
+    media_type: Option<&str>,
+    boundary: &str,
+    mut read: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for &(start, end) in parts {
+        out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+        if let Some(t) = media_type {
+            out.extend_from_slice(format!("Content-type: {t}\r\n").as_bytes());
+        }
+        out.extend_from_slice(
+            format!("Content-range: bytes {start}-{end}/{len}\r\n\r\n").as_bytes(),
+        );
+        let mut chunk = vec![0; usize::try_from(end - start + 1).unwrap_or(0)];
+        read(start, &mut chunk)?;
+        out.extend_from_slice(&chunk);
+    }
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -697,13 +724,44 @@ mod tests {
             ("bytes=0-99999", Ranges::Satisfiable(vec![(0, 3799)])),
             ("bytes=999999-", Ranges::Unsatisfiable),
             ("bytes=-0", Ranges::Unsatisfiable),
-            ("bytes=5-1", Ranges::Satisfiable(vec![(0, 3799)])),
-            ("items=0-1", Ranges::Satisfiable(vec![(0, 3799)])),
-            ("bytes=a-b", Ranges::Satisfiable(vec![(0, 3799)])),
+            ("bytes=5-1", Ranges::Ignored),
+            ("items=0-1", Ranges::Ignored),
+            ("bytes=a-b", Ranges::Ignored),
         ];
         for (text, want) in table {
             assert_eq!(&parse_ranges(text, 3800), want, "{text}");
         }
+    }
+
+    /// The fuzz target `range` found `bytes=5-1` on an empty file answered with the part
+    /// 0-0: a 206 promising one byte of a file that has none. A malformed header is now
+    /// ignored (200, the whole file) whatever the length, as httpd ignores it.
+    #[test]
+    fn malformed_range_on_empty_file_is_ignored() {
+        for text in ["bytes=5-1", "items=0-1", "bytes=a-b", "bytes=", "bytes=-"] {
+            assert_eq!(parse_ranges(text, 0), Ranges::Ignored, "{text}");
+        }
+        assert_eq!(parse_ranges("bytes=0-0", 0), Ranges::Unsatisfiable);
+        assert_eq!(parse_ranges("bytes=-1", 0), Ranges::Unsatisfiable);
+    }
+
+    /// MaxRanges copies of the whole file in one multipart body (the "Apache Killer"
+    /// request): ignored once the parts add up past the file, as httpd does.
+    #[test]
+    fn ranges_adding_up_past_the_file_are_ignored() {
+        let killer = vec!["0-"; MAX_RANGES].join(",");
+        assert_eq!(
+            parse_ranges(&format!("bytes={killer}"), 3800),
+            Ranges::Ignored
+        );
+        assert_eq!(
+            parse_ranges("bytes=0-1999,1000-2999", 3800),
+            Ranges::Ignored
+        );
+        assert_eq!(
+            parse_ranges("bytes=0-99,50-149", 3800),
+            Ranges::Satisfiable(vec![(0, 99), (50, 149)])
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! DocumentRoot. The result never names anything outside the mapped root: no `..`
 //! survives normalization, and symlinks are judged later, after the credential switch.
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 use itkd_config::model::{EncodedSlashes, Server, UrlMatcher};
 
@@ -154,6 +154,25 @@ pub fn substitute(target: &str, captures: &regex::Captures<'_>) -> String {
     out
 }
 
+/// An `AliasMatch` result with `.` and `..` resolved lexically, as httpd's directory walk
+/// resolves `r->filename` (`apr_filepath_merge`) before it looks at the file. The URI has
+/// no `..` segment, but a capture need not start one: `AliasMatch ^/a(.*)$ /srv/a/$1` maps
+/// `/a..` to `/srv/a/..`, which is `/srv` to the kernel while `<Directory>` sections and
+/// the symlink checks would have judged `/srv/a`. `..` never climbs above the start.
+fn resolve_dots(path: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in Path::new(path).components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// The filesystem path for a normalized URI path on `server`.
 pub fn map(server: &Server, uri_path: &str) -> Mapped {
     for rule in &server.aliases_map {
@@ -170,7 +189,7 @@ pub fn map(server: &Server, uri_path: &str) -> Mapped {
                 (path, root)
             }),
             UrlMatcher::Regex(re) => re.captures(uri_path).map(|c| {
-                let path = PathBuf::from(substitute(&rule.target, &c));
+                let path = resolve_dots(&substitute(&rule.target, &c));
                 let root = path
                     .parent()
                     .map_or_else(|| PathBuf::from("/"), PathBuf::from);
@@ -293,6 +312,27 @@ mod tests {
             normalize("/a%2fb%41", EncodedSlashes::NoDecode).as_deref(),
             Ok("/a%2fbA")
         );
+    }
+
+    /// The fuzz target `mapping` found `/glued..` mapped to `/srv/glued/..` by
+    /// `AliasMatch ^/glued(.*)$ /srv/glued/$1`: a path that left the alias's directory
+    /// with a `..` the later stages took for a name. `map`'s AliasMatch branch, step by step.
+    #[test]
+    fn alias_match_capture_cannot_spell_parent_dir() {
+        let re = regex::Regex::new("^/glued(.*)$").unwrap();
+        let table = [
+            ("/glued..", "/srv"),
+            ("/glued../x", "/srv/x"),
+            ("/glued./x", "/srv/glued/x"),
+            ("/glued/x", "/srv/glued/x"),
+            ("/glued../../../../..", "/"),
+        ];
+        for (uri, want) in table {
+            let caps = re.captures(uri).unwrap();
+            let path = resolve_dots(&substitute("/srv/glued/$1", &caps));
+            assert_eq!(path.to_str(), Some(want), "{uri}");
+            assert!(!path.components().any(|c| c == Component::ParentDir));
+        }
     }
 
     #[test]
