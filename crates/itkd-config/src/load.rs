@@ -21,8 +21,8 @@ use crate::logformat::{LogFormat, DEFAULT_FORMAT};
 use crate::mime::MimeTypes;
 use crate::model::{
     AliasRule, Assign, CustomLog, EncodedSlashes, GroupId, ItkGlobal, Listen, LogTarget,
-    PoolLimits, RequestLimits, Server, ServerConfig, ServerTokens, SslSettings, TlsVersions,
-    TraceEnable, UrlMatcher, UserId,
+    PoolLimits, ReadTimeout, ReadTimeouts, RequestLimits, Server, ServerConfig, ServerTokens,
+    SslSettings, TlsVersions, TraceEnable, UrlMatcher, UserId,
 };
 use crate::require::Require;
 use crate::vhost::{parse_port, split_host_port, VhostAddr, VhostTable};
@@ -60,6 +60,7 @@ struct ServerFields {
     trace_enable: Option<TraceEnable>,
     max_clients_vhost: Option<Option<u32>>,
     ssl: SslFields,
+    read_timeouts: Option<ReadTimeouts>,
 }
 
 /// mod_ssl's directives as one server wrote them (unset ones come from the main server).
@@ -867,6 +868,21 @@ impl<'a> Loader<'a> {
                     }
                 }
             }
+            "requestreadtimeout" => {
+                for arg in &d.args {
+                    match parse_request_read_timeout(arg) {
+                        Ok((stage, limit)) => {
+                            let stages = f.read_timeouts.get_or_insert_with(ReadTimeouts::default);
+                            match stage.as_str() {
+                                "handshake" => stages.handshake = limit,
+                                "header" => stages.header = limit,
+                                _ => stages.body = limit,
+                            }
+                        }
+                        Err(e) => self.error(d, e),
+                    }
+                }
+            }
             "sslhonorcipherorder" => f.ssl.honor_cipher_order = self.flag(d),
             "sslsessiontickets" => f.ssl.session_tickets = self.flag(d),
             _ => return false,
@@ -1113,13 +1129,6 @@ impl<'a> Loader<'a> {
             "header" => {
                 if let Some(action) = self.header(d) {
                     dir.headers.push(action);
-                }
-            }
-            "requestreadtimeout" => {
-                for arg in &d.args {
-                    if let Err(e) = check_request_read_timeout(arg) {
-                        self.error(d, e);
-                    }
                 }
             }
             "extendedstatus" => {
@@ -1951,6 +1960,10 @@ impl<'a> Loader<'a> {
                 .chain(sections)
                 .collect(),
             ssl: merge_ssl(f.ssl, main.map(|m| &m.ssl)),
+            read_timeouts: f
+                .read_timeouts
+                .or(main.map(|m| m.read_timeouts))
+                .unwrap_or_default(),
             span,
         }
         .named(fallback_name)
@@ -2033,13 +2046,12 @@ fn add_require(dir: &mut DirConfig, rule: Require) {
 }
 
 /// mod_reqtimeout's syntax: `handshake|header|body=timeout[-maxtimeout][,MinRate=rate]`.
-fn check_request_read_timeout(arg: &str) -> Result<(), String> {
+/// One `RequestReadTimeout` argument: `stage=timeout[-maxtimeout][,MinRate=rate]`.
+fn parse_request_read_timeout(arg: &str) -> Result<(String, ReadTimeout), String> {
     let bad = || format!("RequestReadTimeout: invalid argument '{arg}'");
     let (stage, value) = arg.split_once('=').ok_or_else(bad)?;
-    if !["handshake", "header", "body"]
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(stage))
-    {
+    let stage = stage.to_ascii_lowercase();
+    if !["handshake", "header", "body"].contains(&stage.as_str()) {
         return Err(format!(
             "RequestReadTimeout: unknown stage '{stage}' (handshake, header or body)"
         ));
@@ -2047,24 +2059,36 @@ fn check_request_read_timeout(arg: &str) -> Result<(), String> {
     let mut parts = value.split(',');
     let times = parts.next().unwrap_or_default();
     let number = |t: &str| t.parse::<u32>().map_err(|_| bad());
-    match times.split_once('-') {
-        Some((lo, hi)) if number(lo)? <= number(hi)? => {}
-        Some(_) => {
-            return Err(format!(
-                "RequestReadTimeout: maximum timeout below the timeout in '{arg}'"
-            ))
+    let secs = |n: u32| Duration::from_secs(u64::from(n));
+    let (init, max) = match times.split_once('-') {
+        Some((lo, hi)) => {
+            let (lo, hi) = (number(lo)?, number(hi)?);
+            if lo > hi {
+                return Err(format!(
+                    "RequestReadTimeout: maximum timeout below the timeout in '{arg}'"
+                ));
+            }
+            (secs(lo), Some(secs(hi)))
         }
-        None => {
-            number(times)?;
-        }
-    }
+        None => (secs(number(times)?), None),
+    };
+    let mut min_rate = None;
     for extra in parts {
         match extra.split_once('=') {
-            Some((k, v)) if k.eq_ignore_ascii_case("minrate") && v.parse::<u32>().is_ok() => {}
+            Some((k, v)) if k.eq_ignore_ascii_case("minrate") => {
+                min_rate = Some(v.parse::<u32>().map_err(|_| bad())?).filter(|&r| r > 0);
+            }
             _ => return Err(bad()),
         }
     }
-    Ok(())
+    Ok((
+        stage,
+        ReadTimeout {
+            init,
+            max,
+            min_rate,
+        },
+    ))
 }
 
 /// Headers a `Header` action may not touch: HTTP framing and what the server itself sends.

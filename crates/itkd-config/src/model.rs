@@ -159,6 +159,52 @@ pub struct Server {
     /// The main server's sections then this server's, as httpd merges them.
     pub sections: Vec<Section>,
     pub ssl: SslSettings,
+    pub read_timeouts: ReadTimeouts,
+}
+
+/// mod_reqtimeout's limit for one stage of reading a request: `init` (zero: no limit of
+/// its own, only `Timeout` per read), grown by a second per `min_rate` bytes received, up
+/// to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadTimeout {
+    pub init: Duration,
+    pub max: Option<Duration>,
+    pub min_rate: Option<u32>,
+}
+
+impl ReadTimeout {
+    pub const OFF: ReadTimeout = ReadTimeout {
+        init: Duration::ZERO,
+        max: None,
+        min_rate: None,
+    };
+}
+
+/// `RequestReadTimeout`, per stage; mod_reqtimeout's defaults are
+/// `handshake=0 header=20-40,MinRate=500 body=20,MinRate=500`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadTimeouts {
+    pub handshake: ReadTimeout,
+    pub header: ReadTimeout,
+    pub body: ReadTimeout,
+}
+
+impl Default for ReadTimeouts {
+    fn default() -> Self {
+        ReadTimeouts {
+            handshake: ReadTimeout::OFF,
+            header: ReadTimeout {
+                init: Duration::from_secs(20),
+                max: Some(Duration::from_secs(40)),
+                min_rate: Some(500),
+            },
+            body: ReadTimeout {
+                init: Duration::from_secs(20),
+                max: None,
+                min_rate: Some(500),
+            },
+        }
+    }
 }
 
 /// mod_ssl's settings of one server (a vhost inherits what it does not set).

@@ -41,6 +41,7 @@ const PROVIDED: &[&str] = &[
     "env",
     "headers",
     "mime",
+    "reqtimeout",
     "socache_shmcb",
     "ssl",
 ];
@@ -50,10 +51,6 @@ const PROVIDED: &[&str] = &[
 /// `docs/directives.md`) so the stock configuration loads, but does not load the module.
 pub const TOLERATED: &[(&str, &str)] = &[
     ("negotiation", "itkd does no content negotiation"),
-    (
-        "reqtimeout",
-        "itkd bounds reads with Timeout; RequestReadTimeout is accepted and not yet enforced",
-    ),
     (
         "setenvif",
         "itkd does not set request variables from SetEnvIf/BrowserMatch yet",

@@ -13,7 +13,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use itkd_http::cgi::{self, CgiHead};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
@@ -77,6 +76,7 @@ pub async fn run(
     body: Incoming,
     limit: Option<u64>,
     timeout: Duration,
+    mut clock: crate::reqtimeout::BodyClock,
     stderr_line: impl Fn(&str) + 'static,
 ) -> CgiResult {
     let dir = script.parent().unwrap_or(Path::new("/"));
@@ -124,7 +124,12 @@ pub async fn run(
     let feed = async move {
         let mut body = body;
         let mut total: u64 = 0;
-        while let Some(frame) = body.frame().await {
+        loop {
+            // mod_reqtimeout's body stage: too slow a body is a 408.
+            let Ok(next) = clock.next(&mut body).await else {
+                return Err(408u16);
+            };
+            let Some(frame) = next else { break };
             // A malformed body (bad chunk, trailers over hyper's limit, the client gone):
             // httpd's mod_cgi answers 400 (AH01225), not whatever the script made of the
             // part it got. Checked by tests/framing.rs.
@@ -153,9 +158,14 @@ pub async fn run(
     let head = loop {
         if let Some(result) = fed {
             if let Err(status) = result {
+                let log = if status == 408 {
+                    "AH01382: Request body read timeout"
+                } else {
+                    "AH01225: Error reading request entity data"
+                };
                 return CgiResult::Error {
                     status,
-                    log: "AH01225: Error reading request entity data".to_owned(),
+                    log: log.to_owned(),
                 };
             }
             match cgi::parse_head(&buf) {

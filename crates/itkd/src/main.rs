@@ -8,6 +8,7 @@ mod dump;
 mod logs;
 mod master;
 mod pool;
+mod reqtimeout;
 mod system;
 mod tls;
 mod worker;

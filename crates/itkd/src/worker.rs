@@ -239,7 +239,13 @@ where
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(main.timeout)
+            // mod_reqtimeout's header stage (its first limit; the MinRate extension is
+            // not applied to headers), else Timeout.
+            .header_read_timeout(if main.read_timeouts.header.init.is_zero() {
+                main.timeout
+            } else {
+                main.read_timeouts.header.init.min(main.timeout)
+            })
             .keep_alive(main.keep_alive)
             // Room for LimitRequestLine plus LimitRequestFields lines of LimitRequestFieldSize;
             // the exact limits are checked per request (400/414 as httpd answers).
@@ -918,7 +924,6 @@ fn framing_refusal<B>(req: &Request<B>) -> Option<u16> {
 /// LimitRequestBody a 413, and trailers are held to LimitRequestFields and
 /// LimitRequestFieldSize like the head. Each read waits at most `Timeout`.
 async fn discard_body(mut body: Incoming, server: &Server, dir: &DirConfig) -> Result<(), u16> {
-    use http_body_util::BodyExt;
     let limit = dir.limit_request_body.unwrap_or(DEFAULT_LIMIT_REQUEST_BODY);
     let field_size = usize::try_from(server.limits.field_size).unwrap_or(usize::MAX);
     let fields = usize::try_from(server.limits.fields).unwrap_or(usize::MAX);
@@ -927,8 +932,9 @@ async fn discard_body(mut body: Incoming, server: &Server, dir: &DirConfig) -> R
         return Err(413);
     }
     let mut total: u64 = 0;
+    let mut clock = crate::reqtimeout::BodyClock::new(server.read_timeouts.body, server.timeout);
     loop {
-        let frame = match tokio::time::timeout(server.timeout, body.frame()).await {
+        let frame = match clock.next(&mut body).await {
             Err(_) => return Err(408),
             Ok(None) => return Ok(()),
             // hyper's chunked decoder: size overflow or not hex, a missing CRLF, an
@@ -1593,6 +1599,7 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
         body,
         Some(limit),
         c.server.timeout,
+        crate::reqtimeout::BodyClock::new(c.server.read_timeouts.body, c.server.timeout),
         stderr_line,
     )
     .await
