@@ -718,3 +718,84 @@ fn too_few_descriptors_never_take_the_master_down() {
     assert_eq!(fds_of_server(&server), before);
     check_limit(&server);
 }
+
+/// A tmpfs mounted for one test, unmounted (lazily, should something still hold it) when
+/// the test ends.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_under_an_access_log_loses_log_lines_not_responses() {
+    if !root() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _cleanup = Cleanup;
+    let dir = trees();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs"])
+        .arg(&logs)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs");
+    let _tmpfs = Tmpfs(logs.clone());
+    let config = config().replace(
+        "    ServerName t14.test\n",
+        "    ServerName t14.test\n    CustomLog DIR/logs/t14.access.log \"%h %t \\\"%r\\\" %>s\"\n",
+    );
+    // Declared after the mount guard: the server stops before the unmount.
+    let mut server = Server::start(dir.path(), &config);
+    let a = server.addr();
+    assert_eq!(fetch(a, "t14.test", "/uid.txt"), (200, "20014\n".into()));
+    let log = logs.join("t14.access.log");
+    assert!(std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("GET /uid.txt"));
+    // Fill the log's last page (tmpfs allocates by 4 KiB), then the file system.
+    let len = std::fs::metadata(&log).unwrap().len();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    file.write_all(&vec![b'#'; (4096 - len % 4096) as usize])
+        .unwrap();
+    drop(file);
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k", "count=64"])
+        .arg(format!("of={}", logs.join("filler").display()))
+        .stderr(Stdio::null())
+        .status();
+    let logged = std::fs::metadata(&log).unwrap().len();
+    for kind in [Kind::Static, Kind::Cgi, Kind::Php, Kind::Static] {
+        assert_eq!(
+            fetch(a, "t14.test", kind.path()),
+            (200, "20014\n".into()),
+            "{kind:?} with the log's disk full"
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        logged,
+        "no room, no line"
+    );
+    assert!(master_alive(&mut server), "the master survives");
+    assert!(problems_free(mixed_load(a, 4, 40)));
+    // Room again: lines are written again.
+    std::fs::remove_file(logs.join("filler")).unwrap();
+    assert_eq!(fetch(a, "t14.test", "/uid.txt").0, 200);
+    assert!(
+        std::fs::metadata(&log).unwrap().len() > logged,
+        "logging resumes"
+    );
+    wait_idle(&server, 10).unwrap();
+    check_limit(&server);
+}
+
+fn problems_free(problems: Vec<String>) -> bool {
+    assert!(problems.is_empty(), "{problems:?}");
+    true
+}
