@@ -24,6 +24,8 @@ use crate::worker::Shared;
 
 /// How long a stop waits for children before it kills them.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How often the pool is checked against Min/MaxSpareServers (httpd: once a second).
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(1);
 /// httpd's cap on children spawned per maintenance cycle.
 const MAX_SPAWN_RATE: usize = 32;
 
@@ -99,6 +101,7 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
 
     let mut children: Vec<Pid> = Vec::new();
     let mut rotated = Instant::now();
+    let mut maintained = Instant::now();
     let start = usize::try_from(generation.shared.config.pool.start_servers).unwrap_or(1);
     spawn(&mut generation, &board, &mut children, start);
     loop {
@@ -106,7 +109,17 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
-        reap(&board, &mut children);
+        for line in reap(&board, &mut children) {
+            if let Some(file) = generation.shared.logs.main_error() {
+                logs::write_error(
+                    file,
+                    "mpm_itk",
+                    itkd_http::logfmt::Level::Error,
+                    None,
+                    &line,
+                );
+            }
+        }
         if rotated.elapsed() >= crate::tls::TICKET_ROTATION {
             let _ = generation.shared.tickets.rotate();
             rotated = Instant::now();
@@ -152,7 +165,12 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
                 ),
             }
         }
-        maintain(&mut generation, &board, &mut children);
+        // httpd's idle-server maintenance runs once a second: pool children that die as
+        // soon as they start (EMFILE, a broken identity) are not re-forked in a tight loop.
+        if maintained.elapsed() >= MAINTENANCE_INTERVAL {
+            maintain(&mut generation, &board, &mut children);
+            maintained = Instant::now();
+        }
     }
     let _ = std::fs::remove_file(&pid_file);
     ExitCode::SUCCESS
@@ -285,16 +303,43 @@ fn spawn(generation: &mut Generation, board: &Scoreboard, children: &mut Vec<Pid
 
 /// Collects every exited child (pool children and, as subreaper, orphaned workers) and
 /// frees its scoreboard slot: a SIGKILLed process never leaves a count raised.
-fn reap(board: &Scoreboard, children: &mut Vec<Pid>) {
+/// Returns, for the error log, how pool children ended when that was not a normal stop
+/// (httpd's ap_process_child_status: a failure exit, or a signal other than TERM, HUP,
+/// USR1 and KILL).
+fn reap(board: &Scoreboard, children: &mut Vec<Pid>) -> Vec<String> {
+    let mut abnormal = Vec::new();
     loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
-                board.release_by_pid(pid);
-                children.retain(|&c| c != pid);
+        let (pid, why) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => (
+                pid,
+                (code != 0).then(|| format!("child pid {pid} exit status {code}")),
+            ),
+            Ok(WaitStatus::Signaled(pid, signal, _)) => (
+                pid,
+                (![
+                    Signal::SIGTERM,
+                    Signal::SIGHUP,
+                    Signal::SIGUSR1,
+                    Signal::SIGKILL,
+                ]
+                .contains(&signal))
+                .then(|| {
+                    format!(
+                        "AH00052: child pid {pid} exit signal {signal} ({})",
+                        signal as i32
+                    )
+                }),
+            ),
+            Ok(WaitStatus::StillAlive) | Err(_) => return abnormal,
+            Ok(_) => continue,
+        };
+        board.release_by_pid(pid);
+        if children.contains(&pid) {
+            if let Some(why) = why {
+                abnormal.push(why);
             }
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(_) => {}
         }
+        children.retain(|&c| c != pid);
     }
 }
 
@@ -336,12 +381,12 @@ fn stop(board: &Scoreboard, children: &mut Vec<Pid>, signal: Signal) {
     let deadline = Instant::now() + STOP_GRACE;
     while !children.is_empty() && Instant::now() < deadline {
         let _ = poll(&mut [], PollTimeout::from(100u16));
-        reap(board, children);
+        let _ = reap(board, children);
     }
     for &child in children.iter() {
         let _ = kill(child, Signal::SIGKILL);
     }
-    reap(board, children);
+    let _ = reap(board, children);
 }
 
 /// `-k stop|graceful|restart|graceful-stop`: signal the running master named in PidFile.
