@@ -922,7 +922,8 @@ fn framing_refusal<B>(req: &Request<B>) -> Option<u16> {
 /// 200 cut short by a close. The body is read in full here too (hyper sends the
 /// `100 Continue` then): a bad chunk size, CRLF or extension is a 400, more than
 /// LimitRequestBody a 413, and trailers are held to LimitRequestFields and
-/// LimitRequestFieldSize like the head. Each read waits at most `Timeout`.
+/// LimitRequestFieldSize like the head. Reading is bounded by RequestReadTimeout's body
+/// stage and each read by `Timeout` (408).
 async fn discard_body(mut body: Incoming, server: &Server, dir: &DirConfig) -> Result<(), u16> {
     let limit = dir.limit_request_body.unwrap_or(DEFAULT_LIMIT_REQUEST_BODY);
     let field_size = usize::try_from(server.limits.field_size).unwrap_or(usize::MAX);
