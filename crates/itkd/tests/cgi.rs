@@ -395,18 +395,6 @@ AddHandler application/x-httpd-php .php
 </VirtualHost>
 ";
 
-fn php_present() -> bool {
-    if std::path::Path::new("/usr/lib/cgi-bin/php").exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("ITKD_REQUIRE_APACHE").is_none(),
-        "Debian's php-cgi is required (scripts/test installs it)"
-    );
-    eprintln!("skipped: php-cgi is not installed");
-    false
-}
-
 #[test]
 fn php_through_php_cgi_runs_as_each_tenant() {
     if !root() || !php_present() {

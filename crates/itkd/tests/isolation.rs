@@ -538,15 +538,3 @@ fn no_tenant_reaches_another_through_scripts_htaccess_symlinks_or_aliases() {
 fn read_root(base: &Path, rel: &str) -> String {
     std::fs::read_to_string(base.join(rel)).unwrap_or_default()
 }
-
-fn php_present() -> bool {
-    if Path::new("/usr/lib/cgi-bin/php").exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("ITKD_REQUIRE_APACHE").is_none(),
-        "Debian's php-cgi is required (scripts/test installs it)"
-    );
-    eprintln!("skipped the PHP part: php-cgi is not installed");
-    false
-}

@@ -12,7 +12,6 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -110,18 +109,6 @@ fn trees() -> tempfile::TempDir {
         }
     }
     dir
-}
-
-fn php_present() -> bool {
-    if Path::new("/usr/lib/cgi-bin/php").exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("ITKD_REQUIRE_APACHE").is_none(),
-        "Debian's php-cgi is required (scripts/test installs it)"
-    );
-    eprintln!("skipped: php-cgi is not installed");
-    false
 }
 
 /// What a request asks for; each kind answers with the uid that served it.
@@ -629,42 +616,6 @@ fn a_tenant_that_never_answers_holds_only_its_own_max_clients_vhost() {
     assert!(master_alive(&mut server));
 }
 
-/// `Server::start` under `ulimit -n nofile`: sh sets the limit and execs itkd, so the
-/// child's pid is itkd's (Server's stop by pid still holds).
-fn start_with_nofile(dir: &Path, config: &str, nofile: u32) -> Server {
-    let port = free_port();
-    let text = config
-        .replace("PORT", &port.to_string())
-        .replace("DIR", dir.to_str().unwrap());
-    let conf = dir.join("itkd.conf");
-    std::fs::write(&conf, text).unwrap();
-    let child = Command::new("sh")
-        .args([
-            "-c",
-            &format!("ulimit -n {nofile} && exec \"$0\" -f \"$1\" -D FOREGROUND"),
-            ITKD,
-            conf.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "itkd did not start listening on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    Server {
-        child,
-        port,
-        dir: dir.to_path_buf(),
-    }
-}
-
 #[test]
 fn too_few_descriptors_never_take_the_master_down() {
     if !root() {
@@ -679,7 +630,7 @@ fn too_few_descriptors_never_take_the_master_down() {
     // re-forks pool children that exit at once, silently, thousands a second at ~25% CPU
     // (httpd logs a child that cannot start and stops instead).
     const NOFILE: u32 = 16;
-    let mut server = start_with_nofile(dir.path(), &config(), NOFILE);
+    let mut server = Server::start_with_nofile(dir.path(), &config(), Some(NOFILE));
     let master = server.pid();
     let limits = std::fs::read_to_string(format!("/proc/{master}/limits")).unwrap();
     assert!(

@@ -106,13 +106,27 @@ impl Server {
     /// Writes `config` (with `PORT` and `DIR` substituted) and starts itkd in the
     /// foreground; waits (bounded) until the port answers.
     pub fn start(dir: &Path, config: &str) -> Server {
+        Server::start_with_nofile(dir, config, None)
+    }
+
+    /// [`Server::start`], under `ulimit -n nofile` when given: sh sets the limit and
+    /// execs itkd, so the child's pid is itkd's and stopping by pid still holds.
+    pub fn start_with_nofile(dir: &Path, config: &str, nofile: Option<u32>) -> Server {
         let port = free_port();
         let text = config
             .replace("PORT", &port.to_string())
             .replace("DIR", dir.to_str().unwrap());
         let conf = dir.join("itkd.conf");
         std::fs::write(&conf, text).unwrap();
-        let child = Command::new(ITKD)
+        let mut command = match nofile {
+            None => Command::new(ITKD),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), ITKD]);
+                sh
+            }
+        };
+        let child = command
             .args(["-f", conf.to_str().unwrap(), "-D", "FOREGROUND"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -287,4 +301,17 @@ pub fn curl(args: &[&str]) -> (String, Vec<u8>) {
     let code = String::from_utf8_lossy(&body[split + 1..]).into_owned();
     body.truncate(split);
     (code, body)
+}
+
+/// Whether Debian's php-cgi is there (`/usr/lib/cgi-bin/php`); CI requires it.
+pub fn php_present() -> bool {
+    if Path::new("/usr/lib/cgi-bin/php").exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("ITKD_REQUIRE_APACHE").is_none(),
+        "Debian's php-cgi is required (scripts/test installs it)"
+    );
+    eprintln!("skipped: php-cgi is not installed");
+    false
 }
