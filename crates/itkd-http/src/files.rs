@@ -99,7 +99,9 @@ pub fn serve_with(
     known: Option<&Metadata>,
 ) -> Outcome {
     match req.method {
-        "GET" | "HEAD" => {}
+        // httpd's default handler serves a file for POST too (the body was read and
+        // discarded); ranges stay GET's, conditionals answer 412 rather than 304.
+        "GET" | "HEAD" | "POST" => {}
         "OPTIONS" => {
             let mut headers = HeaderMap::new();
             headers.insert(

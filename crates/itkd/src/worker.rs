@@ -472,6 +472,13 @@ async fn handle(
     if let Some(status) = framing_refusal(req) {
         return Ok(page(config, Some(server), status, req, true));
     }
+    // The asterisk-form: `OPTIONS *` asks about the server, httpd answers 200 with no
+    // body (any other method with `*` is a 400 below, as httpd's).
+    if req.method() == http::Method::OPTIONS && req.uri() == "*" {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        return Ok(build(config, 200, headers, ResponseBody::from(Body::Empty)));
+    }
     let uri_path = match mapping::normalize(req.uri().path(), server.allow_encoded_slashes) {
         Ok(p) => p,
         Err(MapError::BadRequest) => {

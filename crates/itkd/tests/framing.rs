@@ -509,10 +509,7 @@ fn cases() -> Vec<Case> {
         case("two Host lines", get_x("Host: default.test\r\n", b""), "400").same(&[400]),
         case("HTTP/1.1 without Host", "GET /x HTTP/1.1\r\n\r\n", "400").same(&[400]),
         case("GET *", "GET * HTTP/1.1\r\nHost: t1.test\r\n\r\n", "400").same(&[400]),
-        case("OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: t1.test\r\n\r\n", "200").differs(
-            &[400],
-            "the asterisk-form is not implemented: 400, as for any target that is not a path",
-        ),
+        case("OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: t1.test\r\n\r\n", "200").same(&[200]),
         case(
             "CONNECT authority-form",
             format!("CONNECT t1.test:443 HTTP/1.1\r\nHost: t1.test:443\r\n\r\n{s}"),
