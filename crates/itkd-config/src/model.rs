@@ -35,6 +35,26 @@ pub struct ServerConfig {
     pub vhost_table: VhostTable,
 }
 
+impl ServerConfig {
+    /// Server `index` in the numbering workers and logs use: 0 is the main server,
+    /// `i + 1` is `vhosts[i]`.
+    pub fn server(&self, index: usize) -> &Server {
+        match index.checked_sub(1) {
+            None => &self.main,
+            Some(i) => &self.vhosts[i],
+        }
+    }
+
+    /// The index ([`ServerConfig::server`]) of the server a request to `ip:port` with
+    /// `host` (Host header or SNI name) goes to.
+    pub fn route_index(&self, ip: IpAddr, port: u16, host: Option<&str>) -> usize {
+        match self.vhost_table.route(&self.vhosts, ip, port, host) {
+            crate::vhost::Route::Main => 0,
+            crate::vhost::Route::Vhost(i) => i + 1,
+        }
+    }
+}
+
 /// One `Listen`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listen {

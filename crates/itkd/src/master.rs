@@ -247,7 +247,7 @@ fn start_generation(
         listeners.push(listener);
     }
     // Certificates and keys, read as root now: workers never open them.
-    let certs = crate::tls::Certificates::load(&config).map_err(|e| e.join("; "))?;
+    let certs = crate::tls::Certificates::load(&config, tickets).map_err(|e| e.join("; "))?;
     let logs = Logs::open(&config)?;
     Ok(Generation {
         shared: Shared::new(config, logs, parsed, certs, tickets.clone()),

@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 
-use itkd_config::model::{Server, ServerConfig, SslSettings};
-use itkd_config::vhost::Route;
+use itkd_config::model::{ServerConfig, SslSettings};
 use itkd_sys::shared::SharedWords;
 use ring::aead;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -45,19 +44,12 @@ impl TlsInfo {
     }
 }
 
-/// Every TLS-enabled server's certificate, loaded by the master.
+/// Every TLS-enabled server's rustls configuration (certificate, key, versions, suites,
+/// tickets), built once by the master; a worker only picks one.
 #[derive(Debug, Default)]
 pub struct Certificates {
     /// By server index (0 main, i + 1 vhost i); `None` without `SSLEngine on`.
-    keys: Vec<Option<Arc<CertifiedKey>>>,
-}
-
-fn server(config: &ServerConfig, index: usize) -> &Server {
-    if index == 0 {
-        &config.main
-    } else {
-        &config.vhosts[index - 1]
-    }
+    configs: Vec<Option<Arc<rustls::ServerConfig>>>,
 }
 
 fn provider() -> CryptoProvider {
@@ -67,26 +59,36 @@ fn provider() -> CryptoProvider {
 impl Certificates {
     /// Reads every `SSLEngine on` server's files. Errors name the file and line of the
     /// directive, as every configuration error does.
-    pub fn load(config: &ServerConfig) -> Result<Certificates, Vec<String>> {
+    pub fn load(
+        config: &ServerConfig,
+        tickets: &Arc<SharedTicketer>,
+    ) -> Result<Certificates, Vec<String>> {
         let provider = provider();
         let mut errors = Vec::new();
-        let mut keys = Vec::new();
+        let mut configs = Vec::new();
         for index in 0..=config.vhosts.len() {
-            let ssl = &server(config, index).ssl;
+            let ssl = &config.server(index).ssl;
             if !ssl.engine {
-                keys.push(None);
+                configs.push(None);
                 continue;
             }
             match load_one(ssl, &provider) {
-                Ok(key) => keys.push(Some(Arc::new(key))),
+                Ok(key) => match server_config(ssl, Arc::new(key), tickets) {
+                    Some(cfg) => configs.push(Some(cfg)),
+                    // Not reachable with a valid SSLProtocol, but never a plain port.
+                    None => {
+                        errors.push("SSLEngine: rustls refused the TLS settings".to_owned());
+                        configs.push(None);
+                    }
+                },
                 Err(e) => {
                     errors.push(e);
-                    keys.push(None);
+                    configs.push(None);
                 }
             }
         }
         if errors.is_empty() {
-            Ok(Certificates { keys })
+            Ok(Certificates { configs })
         } else {
             Err(errors)
         }
@@ -95,24 +97,23 @@ impl Certificates {
     /// The server whose TLS settings a connection on `local` starts with: the address's
     /// default vhost, when it has `SSLEngine on`. `None`: a plain HTTP address.
     pub fn default_for(&self, config: &ServerConfig, local: SocketAddr) -> Option<usize> {
-        let index = route(config, local, None);
-        self.keys.get(index)?.as_ref().map(|_| index)
+        let index = config.route_index(local.ip(), local.port(), None);
+        self.configs.get(index)?.as_ref().map(|_| index)
     }
 
-    /// The server for `sni`, falling back to `default` when that one has no certificate.
+    /// The server for `sni` and its configuration, falling back to `default` when that
+    /// one has no certificate.
     fn chosen(
         &self,
         config: &ServerConfig,
         local: SocketAddr,
         sni: Option<&str>,
         default: usize,
-    ) -> usize {
-        let index = route(config, local, sni);
-        if self.keys.get(index).is_some_and(Option::is_some) {
-            index
-        } else {
-            default
-        }
+    ) -> Option<(usize, Arc<rustls::ServerConfig>)> {
+        let index = config.route_index(local.ip(), local.port(), sni);
+        [index, default]
+            .into_iter()
+            .find_map(|i| self.configs.get(i).cloned().flatten().map(|cfg| (i, cfg)))
     }
 }
 
@@ -123,7 +124,7 @@ pub fn compatible(config: &ServerConfig, a: usize, b: usize) -> bool {
         return true;
     }
     let files = |i: usize| {
-        let ssl = &server(config, i).ssl;
+        let ssl = &config.server(i).ssl;
         let paths = |v: &[(std::path::PathBuf, itkd_config::Span)]| {
             v.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>()
         };
@@ -137,63 +138,48 @@ pub fn compatible(config: &ServerConfig, a: usize, b: usize) -> bool {
     files(a) == files(b)
 }
 
-impl Certificates {
-    /// The rustls configuration of server `index` (its certificate, versions, suites).
-    fn server_config(
-        &self,
-        config: &ServerConfig,
-        index: usize,
-        tickets: &Arc<SharedTicketer>,
-    ) -> Option<Arc<rustls::ServerConfig>> {
-        let key = self.keys.get(index)?.clone()?;
-        let ssl = &server(config, index).ssl;
-        let mut provider = provider();
-        if let Some((spec, _)) = &ssl.cipher_suite {
-            if let Ok((names, _)) = itkd_config::ssl::cipher_suites(spec) {
-                let all = std::mem::take(&mut provider.cipher_suites);
-                provider.cipher_suites = names
-                    .iter()
-                    .filter_map(|n| {
-                        all.iter()
-                            .find(|s| format!("{:?}", s.suite()) == *n)
-                            .copied()
-                    })
-                    .collect();
-            }
+/// The rustls configuration of a server (its certificate, versions, suites, tickets).
+fn server_config(
+    ssl: &SslSettings,
+    key: Arc<CertifiedKey>,
+    tickets: &Arc<SharedTicketer>,
+) -> Option<Arc<rustls::ServerConfig>> {
+    let mut provider = provider();
+    if let Some((spec, _)) = &ssl.cipher_suite {
+        if let Ok((names, _)) = itkd_config::ssl::cipher_suites(spec) {
+            let all = std::mem::take(&mut provider.cipher_suites);
+            provider.cipher_suites = names
+                .iter()
+                .filter_map(|n| {
+                    all.iter()
+                        .find(|s| format!("{:?}", s.suite()) == *n)
+                        .copied()
+                })
+                .collect();
         }
-        let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-        if ssl.protocols.tls13 {
-            versions.push(&rustls::version::TLS13);
-        }
-        if ssl.protocols.tls12 {
-            versions.push(&rustls::version::TLS12);
-        }
-        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
-            .with_protocol_versions(&versions)
-            .ok()?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(Fixed(key)));
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        cfg.ignore_client_order = ssl.honor_cipher_order;
-        // Each connection is a new process: an in-memory session cache would never hit.
-        cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-        if ssl.session_tickets {
-            cfg.ticketer = tickets.clone();
-        } else {
-            cfg.send_tls13_tickets = 0;
-        }
-        Some(Arc::new(cfg))
     }
-}
-
-fn route(config: &ServerConfig, local: SocketAddr, host: Option<&str>) -> usize {
-    match config
-        .vhost_table
-        .route(&config.vhosts, local.ip(), local.port(), host)
-    {
-        Route::Main => 0,
-        Route::Vhost(i) => i + 1,
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if ssl.protocols.tls13 {
+        versions.push(&rustls::version::TLS13);
     }
+    if ssl.protocols.tls12 {
+        versions.push(&rustls::version::TLS12);
+    }
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&versions)
+        .ok()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Fixed(key)));
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.ignore_client_order = ssl.honor_cipher_order;
+    // Each connection is a new process: an in-memory session cache would never hit.
+    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    if ssl.session_tickets {
+        cfg.ticketer = tickets.clone();
+    } else {
+        cfg.send_tls13_tickets = 0;
+    }
+    Some(Arc::new(cfg))
 }
 
 fn load_one(ssl: &SslSettings, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
@@ -307,7 +293,6 @@ pub enum NoSession {
 /// The worker's side of the handshake on a TLS address whose default server is `default`.
 pub async fn handshake(
     certs: &Certificates,
-    tickets: &Arc<SharedTicketer>,
     config: &ServerConfig,
     stream: tokio::net::TcpStream,
     local: SocketAddr,
@@ -319,7 +304,7 @@ pub async fn handshake(
     ),
     NoSession,
 > {
-    let deadline = tokio::time::Instant::now() + server(config, default).timeout;
+    let deadline = tokio::time::Instant::now() + config.server(default).timeout;
     let mut first = [0u8; 1];
     match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
         Ok(Ok(1)) => {}
@@ -343,8 +328,7 @@ pub async fn handshake(
         .client_hello()
         .server_name()
         .map(str::to_ascii_lowercase);
-    let index = certs.chosen(config, local, sni.as_deref(), default);
-    let Some(cfg) = certs.server_config(config, index, tickets) else {
+    let Some((index, cfg)) = certs.chosen(config, local, sni.as_deref(), default) else {
         return Err(NoSession::Closed);
     };
     let tls = match tokio::time::timeout_at(deadline, start.into_stream(cfg)).await {

@@ -19,7 +19,6 @@ use http::{Request, Response, StatusCode, Version};
 use http_body::Frame;
 use hyper::body::Incoming;
 use itkd_config::model::{Server, ServerConfig};
-use itkd_config::vhost::Route;
 use itkd_http::auth::Verdict;
 use itkd_http::files::{self, Body, FileRequest, Outcome};
 use itkd_http::identity::{self, ExprContext, Identity, Lookup};
@@ -167,15 +166,7 @@ pub fn run(
             std::mem::forget(certs);
             return serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await;
         };
-        let session = crate::tls::handshake(
-            &certs,
-            &shared.tickets,
-            &shared.config,
-            stream,
-            local,
-            default,
-        )
-        .await;
+        let session = crate::tls::handshake(&certs, &shared.config, stream, local, default).await;
         // Other vhosts' keys go now; the chosen one lives on in the session's
         // configuration (ring frees keys without wiping them).
         drop(certs);
@@ -411,19 +402,8 @@ async fn handle(
     if host.is_none() && req.version() == Version::HTTP_11 {
         return Ok(page(config, None, 400, req, true));
     }
-    let index =
-        match config
-            .vhost_table
-            .route(&config.vhosts, local.ip(), local.port(), host.as_deref())
-        {
-            Route::Main => 0,
-            Route::Vhost(i) => i + 1,
-        };
-    let server = if index == 0 {
-        &config.main
-    } else {
-        &config.vhosts[index - 1]
-    };
+    let index = config.route_index(local.ip(), local.port(), host.as_deref());
+    let server = config.server(index);
     {
         let mut st = state.borrow_mut();
         st.current = index;
@@ -433,14 +413,7 @@ async fn handle(
     // (or the address's default one had, without SNI); else 421, and the connection ends.
     if let Some(t) = &tls {
         if !crate::tls::compatible(config, index, t.server) {
-            let name = |i: usize| {
-                let s = if i == 0 {
-                    &config.main
-                } else {
-                    &config.vhosts[i - 1]
-                };
-                s.server_name.clone().unwrap_or_default()
-            };
+            let name = |i: usize| config.server(i).server_name.clone().unwrap_or_default();
             let sni = match &t.sni {
                 Some(n) => format!("{n} provided via SNI"),
                 None => format!("{} (default host as no SNI was provided)", name(t.server)),
@@ -1782,11 +1755,7 @@ fn access_log<B>(
     if logs.access.is_empty() {
         return;
     }
-    let server = if index == 0 {
-        &shared.config.main
-    } else {
-        &shared.config.vhosts[index - 1]
-    };
+    let server = shared.config.server(index);
     let mut e = LogEntry::new(peer, local, start);
     // `%{…}e` and `%{…}x`: the request's variables, mod_ssl's included.
     e.env.clone_from(&st.header_env);
