@@ -402,9 +402,7 @@ fn mixed_load_is_served_by_the_right_uid_and_leaves_nothing_behind() {
     if !root() || !php_present() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _cleanup = Cleanup;
-    let dir = trees();
+    let (_alone, dir) = alone_with_trees();
     let server = Server::start(dir.path(), &config());
     wait_idle(&server, 10).unwrap();
     let before = fds_of_server(&server);
@@ -451,6 +449,23 @@ fn fetch(addr: SocketAddr, host: &str, path: &str) -> (u16, String) {
 
 /// Kills, by pid, whatever still runs as a tenant uid (20011-20016 are this file's own)
 /// when a test ends, passed or failed: a daemon left by a script must not outlive it.
+/// One load test at a time, tenant processes killed when it ends (fields drop in order:
+/// the cleanup, then the lock).
+struct Alone {
+    _cleanup: Cleanup,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+/// The lock, the cleanup and the six tenants' trees every test here starts with.
+fn alone_with_trees() -> (Alone, tempfile::TempDir) {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let alone = Alone {
+        _cleanup: Cleanup,
+        _serial: serial,
+    };
+    (alone, trees())
+}
+
 struct Cleanup;
 
 impl Drop for Cleanup {
@@ -473,9 +488,7 @@ fn sigkilled_workers_and_pool_children_during_load_leave_the_master_and_counts_i
     if !root() || !php_present() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _cleanup = Cleanup;
-    let dir = trees();
+    let (_alone, dir) = alone_with_trees();
     let mut server = Server::start(dir.path(), &config());
     wait_idle(&server, 10).unwrap();
     let master = server.pid();
@@ -531,9 +544,7 @@ fn a_script_that_leaves_a_daemon_behind_still_answers_promptly() {
     if !root() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _cleanup = Cleanup;
-    let dir = trees();
+    let (_alone, dir) = alone_with_trees();
     let mut server = Server::start(dir.path(), &config());
     let started = Instant::now();
     let answer = fetch(server.addr(), "t15.test", "/s/daemon");
@@ -572,9 +583,7 @@ fn a_tenant_that_never_answers_holds_only_its_own_max_clients_vhost() {
     if !root() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _cleanup = Cleanup;
-    let dir = trees();
+    let (_alone, dir) = alone_with_trees();
     let mut server = Server::start(dir.path(), &config());
     let a = server.addr();
     let hung: Vec<_> = (0..2)
@@ -621,9 +630,7 @@ fn too_few_descriptors_never_take_the_master_down() {
     if !root() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _cleanup = Cleanup;
-    let dir = trees();
+    let (_alone, dir) = alone_with_trees();
     // 16: the master holds 5 descriptors and a pool child 6, so both have room; a worker
     // has room for a static file but not for a script's pipes plus exec. Not tested: at
     // `ulimit -n 6` no pool child can start, and the master (alive, serving nothing)
@@ -688,9 +695,7 @@ fn a_full_disk_under_an_access_log_loses_log_lines_not_responses() {
     if !root() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _cleanup = Cleanup;
-    let dir = trees();
+    let (_alone, dir) = alone_with_trees();
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let mounted = Command::new("mount")
