@@ -767,3 +767,181 @@ fn tcp_socket_states() -> Vec<(String, String)> {
     }
     out
 }
+
+/// Every process of a running server is single-threaded (fork is only sound so), and a
+/// worker whose client has sent nothing yet is `User` with the three capabilities the
+/// switch needs and nothing of any tenant's: the pre-switch window, observed live.
+#[test]
+fn every_process_is_single_threaded_and_an_unrouted_worker_is_no_tenant_yet() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let master = server.pid().to_string();
+    let mut served = TcpStream::connect(server.addr()).unwrap();
+    served
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    served
+        .write_all(b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut served).map(|r| r.0), Some(200));
+    let _silent = TcpStream::connect(server.addr()).unwrap();
+    let is_worker = |s: &String| status_field(s, "PPid") != master;
+    let unswitched = |s: &String| status_field(s, "Uid") == "65534 65534 65534 65534";
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let processes = loop {
+        let processes = descendants(server.pid());
+        let waiting = processes
+            .iter()
+            .filter(|(_, s)| is_worker(s) && unswitched(s))
+            .count();
+        if waiting == 1 || std::time::Instant::now() > deadline {
+            break processes;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let master_status = std::fs::read_to_string(format!("/proc/{master}/status")).unwrap();
+    for (pid, status) in std::iter::once(&(server.pid(), master_status)).chain(&processes) {
+        assert_eq!(status_field(status, "Threads"), "1", "pid {pid}\n{status}");
+    }
+    let pool = processes.iter().filter(|(_, s)| !is_worker(s)).count();
+    assert!(pool >= 3, "MinSpareServers 3: {pool} pool children");
+    let workers: Vec<&String> = processes
+        .iter()
+        .filter(|(_, s)| is_worker(s))
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(workers.len(), 2, "one worker per connection");
+    assert_eq!(
+        workers
+            .iter()
+            .filter(|s| status_field(s, "Uid").starts_with("20002 "))
+            .count(),
+        1,
+        "the served connection's worker is t2"
+    );
+    let waiting = workers
+        .iter()
+        .find(|s| unswitched(s))
+        .expect("the silent connection's worker is still User");
+    assert_eq!(status_field(waiting, "Gid"), "65534 65534 65534 65534");
+    assert_eq!(status_field(waiting, "Groups"), "65534");
+    // CAP_SETGID, CAP_SETUID and CAP_SYS_NICE, and an empty bounding set.
+    assert_eq!(status_field(waiting, "CapEff"), "00000000008000c0");
+    assert_eq!(status_field(waiting, "CapPrm"), "00000000008000c0");
+    for cap in ["CapInh", "CapAmb", "CapBnd"] {
+        assert_eq!(status_field(waiting, cap), "0000000000000000", "{cap}");
+    }
+    assert_eq!(status_field(waiting, "Seccomp"), "2");
+}
+
+/// A descriptor the starter left open (here a shell's `exec 7<`) reaches no process of
+/// the server: the master closes what it inherited before it forks anything.
+#[test]
+fn nothing_the_starter_left_open_reaches_any_process() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    tenant(dir.path(), 1, &[("index.html", "t1 index\n")]);
+    let inherited = dir.path().join("left-open");
+    std::fs::write(&inherited, "the starter's file\n").unwrap();
+    let config = "\
+Listen 127.0.0.1:PORT
+User nobody
+Group nogroup
+ServerName main.test
+ErrorLog DIR/error.log
+PidFile DIR/itkd.pid
+<VirtualHost 127.0.0.1:PORT>
+    ServerName t1.test
+    DocumentRoot DIR/t1
+    AssignUserID #20001 #21001
+    <Directory DIR/t1>
+        Require all granted
+    </Directory>
+</VirtualHost>
+";
+    let prefix = format!("exec 7<{}", inherited.display());
+    let server = Server::start_after_sh(dir.path(), config, Some(&prefix));
+    let mut conn = TcpStream::connect(server.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: t1.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut conn), Some((200, "t1 index\n".into())));
+    let mut pids: Vec<i32> = descendants(server.pid()).iter().map(|p| p.0).collect();
+    pids.push(server.pid());
+    assert!(
+        pids.len() >= 3,
+        "master, pool children and a worker: {pids:?}"
+    );
+    for pid in pids {
+        let open: Vec<std::path::PathBuf> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(!open.contains(&inherited), "pid {pid} holds it: {open:?}");
+    }
+}
+
+/// `AssignUserIDExpr`/`AssignGroupIDExpr` results are checked against LimitUIDRange and
+/// LimitGIDRange at request time: an expression that names root gets a 500 and the log
+/// says why; the same expressions naming another user or group serve as that one.
+#[test]
+fn an_expression_naming_root_is_refused_with_500_and_others_are_served_as_named() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Readable only by uid 1 (daemon), and only by gid 1 (daemon) under /g: a 200 shows
+    // the expression's identity served it.
+    std::fs::create_dir_all(base.join("pub/g")).unwrap();
+    for (path, uid, gid, mode) in [("pub/u.txt", 1, 0, 0o400), ("pub/g/g.txt", 0, 1, 0o040)] {
+        std::fs::write(base.join(path), format!("{path}\n")).unwrap();
+        std::os::unix::fs::chown(base.join(path), Some(uid), Some(gid)).unwrap();
+        std::fs::set_permissions(base.join(path), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let config = "\
+Listen 127.0.0.1:PORT
+User nobody
+Group nogroup
+ServerName main.test
+ErrorLog DIR/error.log
+PidFile DIR/itkd.pid
+<Directory DIR/pub>
+    Require all granted
+</Directory>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName byhost.test
+    DocumentRoot DIR/pub
+    AssignUserIDExpr %{HTTP_HOST}
+    AssignGroupIDExpr #21005
+    <Location /g>
+        AssignUserIDExpr #20005
+        AssignGroupIDExpr %{HTTP_HOST}
+    </Location>
+</VirtualHost>
+";
+    let server = Server::start(base, config);
+    let a = server.addr();
+    assert_eq!(get(a, "daemon", "/u.txt"), (200, "pub/u.txt\n".into()));
+    assert_eq!(get(a, "daemon", "/g/g.txt"), (200, "pub/g/g.txt\n".into()));
+    assert_eq!(get(a, "root", "/u.txt").0, 500);
+    assert_eq!(get(a, "root", "/g/g.txt").0, 500);
+    assert_eq!(get(a, "nosuchuser.test", "/u.txt").0, 500);
+    let log = server.error_log();
+    for line in [
+        "uid 0 is outside LimitUIDRange",
+        "gid 0 is outside LimitGIDRange",
+        "AssignUserIDExpr %{HTTP_HOST} gave 'nosuchuser.test', which is no user",
+    ] {
+        assert!(log.contains(line), "{line}\n{log}");
+    }
+}

@@ -109,20 +109,27 @@ impl Server {
         Server::start_with_nofile(dir, config, None)
     }
 
-    /// [`Server::start`], under `ulimit -n nofile` when given: sh sets the limit and
-    /// execs itkd, so the child's pid is itkd's and stopping by pid still holds.
+    /// [`Server::start`], under `ulimit -n nofile` when given.
     pub fn start_with_nofile(dir: &Path, config: &str, nofile: Option<u32>) -> Server {
+        let prefix = nofile.map(|n| format!("ulimit -n {n}"));
+        Server::start_after_sh(dir, config, prefix.as_deref())
+    }
+
+    /// [`Server::start`] from `sh -c 'PREFIX && exec itkd …'` when a prefix is given (a
+    /// limit, a descriptor left open): sh execs itkd, so the child's pid is itkd's and
+    /// stopping by pid still holds.
+    pub fn start_after_sh(dir: &Path, config: &str, prefix: Option<&str>) -> Server {
         let port = free_port();
         let text = config
             .replace("PORT", &port.to_string())
             .replace("DIR", dir.to_str().unwrap());
         let conf = dir.join("itkd.conf");
         std::fs::write(&conf, text).unwrap();
-        let mut command = match nofile {
+        let mut command = match prefix {
             None => Command::new(ITKD),
-            Some(n) => {
+            Some(prefix) => {
                 let mut sh = Command::new("sh");
-                sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), ITKD]);
+                sh.args(["-c", &format!("{prefix} && exec \"$0\" \"$@\""), ITKD]);
                 sh
             }
         };
