@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
 use itkd_http::cgi::{self, CgiHead};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::net::unix::pipe;
 
 /// How much of a script's output is kept while its input is still being fed.
 const MAX_BUFFERED: usize = 64 << 20;
@@ -36,9 +36,25 @@ pub enum CgiResult {
 /// client goes away before the end (no orphan script).
 pub struct CgiOutput {
     pending: Bytes,
-    stdout: ChildStdout,
-    _child: Child,
+    stdout: pipe::Receiver,
+    _script: Script,
     done: bool,
+}
+
+/// A running script; killed when dropped before it has exited (the client went away, a
+/// timeout, an error status). Without tokio's process driver (which costs every worker a
+/// signal driver and its allocations, CGI or not) nothing reaps in the background: a
+/// script is reaped here if it has exited, else its zombie goes to the master (the
+/// subreaper) when the worker ends, after at most one keep-alive connection.
+struct Script(std::process::Child);
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.try_wait();
+        }
+    }
 }
 
 impl CgiOutput {
@@ -80,17 +96,16 @@ pub async fn run(
     stderr_line: impl Fn(&str) + 'static,
 ) -> CgiResult {
     let dir = script.parent().unwrap_or(Path::new("/"));
-    let spawned = Command::new(script)
+    let spawned = std::process::Command::new(script)
         .env_clear()
         .envs(env)
         .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn();
     let mut child = match spawned {
-        Ok(c) => c,
+        Ok(c) => Script(c),
         Err(e) => {
             return CgiResult::Error {
                 status: 500,
@@ -102,9 +117,24 @@ pub async fn run(
             }
         }
     };
-    let (Some(mut stdin), Some(mut stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
+    let pipes = (
+        child
+            .0
+            .stdin
+            .take()
+            .map(|p| pipe::Sender::from_owned_fd(p.into())),
+        child
+            .0
+            .stdout
+            .take()
+            .map(|p| pipe::Receiver::from_owned_fd(p.into())),
+        child
+            .0
+            .stderr
+            .take()
+            .map(|p| pipe::Receiver::from_owned_fd(p.into())),
+    );
+    let (Some(Ok(mut stdin)), Some(Ok(mut stdout)), Some(Ok(stderr))) = pipes else {
         return CgiResult::Error {
             status: 500,
             log: "could not connect to the script's pipes".to_owned(),
@@ -216,7 +246,7 @@ pub async fn run(
             output: Box::new(CgiOutput {
                 pending,
                 stdout,
-                _child: child,
+                _script: child,
                 done: false,
             }),
         },

@@ -177,8 +177,7 @@ fn the_worker_has_exactly_the_tenants_identity_and_nothing_else() {
         .filter_map(|e| std::fs::read_link(e.path()).ok())
         .map(|t| t.to_string_lossy().into_owned())
         .collect();
-    // TCP sockets only (tokio's signal driver holds a Unix socketpair of its own): one,
-    // the client's, and no listener among them.
+    // TCP sockets only: one, the client's, and no listener among them.
     let tcp = tcp_socket_states();
     let is_tcp = |t: &String, want: Option<&str>| {
         tcp.iter().any(|(inode, state)| {
