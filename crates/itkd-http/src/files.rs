@@ -7,11 +7,11 @@
 //! bytes */LEN`, malformed or adding up past the file → ignored), `DirectoryIndex`, the
 //! trailing-slash redirect, symlink options.
 
+use std::cell::RefCell;
 use std::fs::{File, Metadata};
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -26,9 +26,9 @@ use crate::mapping::Mapped;
 pub enum Body {
     Empty,
     Bytes(Bytes),
-    /// `len` bytes of `file` from `offset`.
+    /// `len` bytes of `file` from `offset` (shared with [`open_cached`]'s cache).
     File {
-        file: File,
+        file: Rc<File>,
         offset: u64,
         len: u64,
     },
@@ -388,13 +388,7 @@ fn file(
             )),
         );
     }
-    // O_NONBLOCK: if the file was swapped for a FIFO since the stat, the open still
-    // returns at once (and the read finds nothing), it never waits for a writer.
-    let mut handle = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
+    let handle = match open_cached(path, meta) {
         Ok(f) => f,
         Err(e) => return stat_error(path, &e),
     };
@@ -473,11 +467,7 @@ fn file(
         }
         Some(Ranges::Satisfiable(list)) => {
             let boundary = format!("{:x}{:x}", std::process::id(), now_nanos(req.now));
-            let read = |start: u64, buf: &mut [u8]| {
-                handle
-                    .seek(SeekFrom::Start(start))
-                    .and_then(|_| handle.read_exact(buf))
-            };
+            let read = |start: u64, buf: &mut [u8]| handle.read_exact_at(buf, start);
             let Ok(out) = byteranges_body(&list, len, media_type.as_deref(), &boundary, read)
             else {
                 return Outcome::error(500, Some(format!("reading {} failed", path.display())));
@@ -513,6 +503,67 @@ fn file(
             }
         }
     }
+}
+
+/// What identifies an unchanged file: its inode, mode and owner, and its ctime, which
+/// every change of content, mode, owner, ACL or link count moves (mode and owner are
+/// compared too, for file systems whose timestamps are coarser than two requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileKey {
+    dev: u64,
+    ino: u64,
+    mode: u32,
+    owner: (u32, u32),
+    ctime: (i64, i64),
+}
+
+impl FileKey {
+    fn of(meta: &Metadata) -> FileKey {
+        FileKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mode: meta.mode(),
+            owner: (meta.uid(), meta.gid()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+thread_local! {
+    /// The file this process opened last, kept open while the path stat'ed for a request
+    /// still leads to it unchanged: a keep-alive client fetching one file again costs a
+    /// stat and a read, not an open and a close as well. A worker serves one connection
+    /// as one identity, so the open's permission check was the same uid's; a changed
+    /// mode, owner or ACL moves the ctime, and the next request opens afresh.
+    static LAST_OPENED: RefCell<Option<(FileKey, Rc<File>)>> = const { RefCell::new(None) };
+}
+
+/// Opens `path`, whose `meta` the caller has just stat'ed, or reuses the descriptor the
+/// last request opened for the same unchanged inode. A file opened is kept for the next
+/// request only if it is the inode `meta` describes (not one swapped in since the stat).
+fn open_cached(path: &Path, meta: &Metadata) -> std::io::Result<Rc<File>> {
+    let key = FileKey::of(meta);
+    LAST_OPENED.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((k, file)) = &*last {
+            if *k == key {
+                return Ok(Rc::clone(file));
+            }
+        }
+        // O_NONBLOCK: if the file was swapped for a FIFO since the stat, the open still
+        // returns at once (and the read finds nothing), it never waits for a writer.
+        let file = Rc::new(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)?,
+        );
+        *last = match file.metadata() {
+            Ok(opened) if FileKey::of(&opened) == key => Some((key, Rc::clone(&file))),
+            _ => None,
+        };
+        Ok(file)
+    })
 }
 
 fn set_type(headers: &mut HeaderMap, media_type: Option<&str>) {

@@ -944,3 +944,57 @@ PidFile DIR/itkd.pid
         assert!(log.contains(line), "{line}\n{log}");
     }
 }
+
+/// A worker keeps the last file it opened for the next request on the connection: a file
+/// replaced, rewritten or locked between two requests is served as it is now.
+#[test]
+fn keep_alive_requests_see_a_file_replaced_rewritten_or_locked_at_once() {
+    if !root() {
+        return;
+    }
+    let (dir, server) = setup();
+    let f = dir.path().join("t2/f.txt");
+    let put = |text: &str, via: &str| {
+        let tmp = dir.path().join("t2").join(via);
+        std::fs::write(&tmp, text).unwrap();
+        std::os::unix::fs::chown(&tmp, Some(20002), Some(21002)).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if tmp != f {
+            std::fs::rename(&tmp, &f).unwrap();
+        }
+    };
+    let ask = |conn: &mut TcpStream| {
+        conn.write_all(b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n")
+            .unwrap();
+        read_response(conn)
+    };
+    let connect = || {
+        let conn = TcpStream::connect(server.addr()).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn
+    };
+    // MaxKeepAliveRequests 3: two connections of three requests.
+    let mut conn = connect();
+    assert_eq!(ask(&mut conn), Some((200, "t2 file\n".into())));
+    put("replaced by rename\n", "new.tmp");
+    assert_eq!(ask(&mut conn), Some((200, "replaced by rename\n".into())));
+    put("rewritten in place, longer than before\n", "f.txt");
+    assert_eq!(
+        ask(&mut conn),
+        Some((200, "rewritten in place, longer than before\n".into()))
+    );
+    let mut conn = connect();
+    assert_eq!(
+        ask(&mut conn),
+        Some((200, "rewritten in place, longer than before\n".into()))
+    );
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o000)).unwrap();
+    assert_eq!(ask(&mut conn).map(|r| r.0), Some(403), "mode 000");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&f, Some(20001), None).unwrap();
+    assert_eq!(
+        ask(&mut conn).map(|r| r.0),
+        Some(403),
+        "given to another uid"
+    );
+}
