@@ -240,7 +240,7 @@ fn exchange(addr: SocketAddr, n: u32, kinds: &[Kind]) -> Vec<String> {
 /// Drives `total` requests from `threads` threads over mixed vhosts and kinds; half of
 /// the connections carry 4 requests (keep-alive), half carry one. Returns the problems.
 fn mixed_load(addr: SocketAddr, threads: u64, total: u64) -> Vec<String> {
-    let per_thread = total / threads;
+    let per_thread = total.div_ceil(threads);
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             std::thread::spawn(move || {
@@ -414,10 +414,24 @@ fn mixed_load_is_served_by_the_right_uid_and_leaves_nothing_behind() {
     let started = Instant::now();
     // The issue asks for 10 000 requests over 64 connections; on a shared 2-core machine
     // that is over a minute of fork + php-cgi in a debug build next to other suites, so
-    // 3 000 over 48 threads keeps the same mix (5 tenants, 3 kinds, keep-alive on and
-    // off) at ~6-10 s.
-    let problems = mixed_load(server.addr(), 48, 3000);
-    eprintln!("mixed load took {:?}", started.elapsed());
+    // CI runs 3 000 over 48 threads, the same mix (5 tenants, 3 kinds, keep-alive on and
+    // off) at ~6-10 s. The full size by hand:
+    // ITKD_LOAD_CLIENTS=64 ITKD_LOAD_REQUESTS=10000 cargo test --test load mixed_load
+    let knob = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (clients, requests) = (
+        knob("ITKD_LOAD_CLIENTS", 48),
+        knob("ITKD_LOAD_REQUESTS", 3000),
+    );
+    let problems = mixed_load(server.addr(), clients, requests);
+    eprintln!(
+        "mixed load over {clients} clients took {:?}",
+        started.elapsed()
+    );
     assert!(
         problems.is_empty(),
         "{} problems, first ones:\n{}",
