@@ -68,9 +68,8 @@ const SLEEPY: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nexec s
 const SNOOP: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\ncat DIR/t1/www/secret.txt 2>&1 | head -c 200\necho\nfor p in $(pgrep -u 20001 -x sleep); do kill -0 $p 2>&1 && echo signalled $p; done\n";
 
 fn setup() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(base.join("www")).unwrap();
     let snoop = SNOOP.replace("DIR", base.to_str().unwrap());
     let scripts = |list: &[(&str, &str)]| {
@@ -400,9 +399,8 @@ fn php_through_php_cgi_runs_as_each_tenant() {
     if !root() || !php_present() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(base.join("www")).unwrap();
     let files: &[(&str, &str)] = &[
         ("uid.php", "<?php echo posix_getuid(), ' ', posix_getgid(), \"\\n\"; ?>"),

@@ -651,9 +651,8 @@ fn skip_chunks(mut bytes: &[u8]) -> Option<&[u8]> {
 }
 
 fn setup() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir(base.join("default")).unwrap();
     std::fs::write(base.join("default/index.html"), "default site\n").unwrap();
     tenant(base, 1, &[("x", "t1 x\n"), ("cgi/echo", ECHO)]);

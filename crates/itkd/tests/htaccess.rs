@@ -50,9 +50,8 @@ StartServers 3
 
 /// A 0755 base with tenant 1 (an index page) and tenant 2 (`t2_files`, under its tree).
 fn trees(t2_files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(base.join("www")).unwrap();
     tenant(base, 1, &[("www/index.html", "t1\n")]);
     tenant(base, 2, t2_files);
@@ -60,9 +59,8 @@ fn trees(t2_files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn setup() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(base.join("www")).unwrap();
     tenant(
         base,
@@ -399,9 +397,8 @@ fn header_directives_act_on_success_and_always() {
     if !root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(base.join("www")).unwrap();
     tenant(
         base,
@@ -676,9 +673,8 @@ fn keep_alive_requests_reuse_the_htaccess_their_worker_read() {
     if !root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(base.join("www")).unwrap();
     tenant(
         base,

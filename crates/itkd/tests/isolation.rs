@@ -140,10 +140,9 @@ echo "end\n";
 "#;
 
 fn setup() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
     let d = base.to_str().unwrap();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(base.join("www")).unwrap();
     // Logs where a careful admin keeps them: a directory only root may enter (Debian's
     // /var/log/apache2 is 0750 root:adm). itkd creates the files 0666 & ~umask, as httpd.

@@ -83,9 +83,8 @@ fn config() -> String {
 
 /// The tenant trees; returns the directory (kept alive by the caller).
 fn trees() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(base.join("www")).unwrap();
     for n in TENANTS {
         let uid_txt = format!("{}\n", 20000 + n);

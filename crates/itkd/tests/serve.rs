@@ -67,9 +67,8 @@ MaxRequestWorkers 16
 ";
 
 fn setup() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir(base.join("default")).unwrap();
     std::fs::write(base.join("default/index.html"), "default site\n").unwrap();
     tenant(
@@ -350,9 +349,8 @@ fn without_foreground_it_detaches_and_k_stop_stops_it() {
     if !root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir(base.join("default")).unwrap();
     std::fs::write(base.join("default/index.html"), "up\n").unwrap();
     let port = free_port();
@@ -842,8 +840,7 @@ fn nothing_the_starter_left_open_reaches_any_process() {
     if !root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = server_dir();
     tenant(dir.path(), 1, &[("index.html", "t1 index\n")]);
     let inherited = dir.path().join("left-open");
     std::fs::write(&inherited, "the starter's file\n").unwrap();
@@ -896,9 +893,8 @@ fn an_expression_naming_root_is_refused_with_500_and_others_are_served_as_named(
     if !root() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     // Readable only by uid 1 (daemon), and only by gid 1 (daemon) under /g: a 200 shows
     // the expression's identity served it.
     std::fs::create_dir_all(base.join("pub/g")).unwrap();

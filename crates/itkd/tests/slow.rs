@@ -37,9 +37,8 @@ MaxRequestWorkers 3
 ";
 
 fn setup() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir(base.join("default")).unwrap();
     let t1 = base.join("t1");
     std::fs::create_dir(&t1).unwrap();

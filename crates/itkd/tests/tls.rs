@@ -91,9 +91,8 @@ fn certificate(dir: &Path, name: &str) {
 }
 
 fn setup() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = server_dir();
     let base = dir.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir(base.join("default")).unwrap();
     std::fs::write(base.join("default/index.html"), "default site\n").unwrap();
     for name in ["default.test", "a.test", "b.test"] {

@@ -13,6 +13,14 @@ use std::time::{Duration, Instant};
 
 pub const ITKD: &str = env!("CARGO_BIN_EXE_itkd");
 
+/// A fresh directory for a server's configuration, logs and tenant trees: mode 0755, so
+/// the tenants (other uids) can pass through it to their own 0700 trees.
+pub fn server_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
 /// Root is needed to switch credentials; CI runs as root and sets ITKD_REQUIRE_ROOT.
 pub fn root() -> bool {
     // SAFETY-free check: /proc/self/status's Uid line.
