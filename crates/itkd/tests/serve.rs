@@ -994,3 +994,25 @@ fn keep_alive_requests_see_a_file_replaced_rewritten_or_locked_at_once() {
         "given to another uid"
     );
 }
+
+/// A worker reuses its last section walk only for the same vhost, path and URI: requests
+/// of one keep-alive connection alternating between a denied `<Location>` and a file
+/// beside it each get their own sections.
+#[test]
+fn keep_alive_requests_to_other_paths_get_their_own_sections() {
+    if !root() {
+        return;
+    }
+    let (_dir, server) = setup();
+    let mut conn = TcpStream::connect(server.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for (path, want) in [
+        ("/private/p.txt", 403),
+        ("/f.txt", 200),
+        ("/private/p.txt", 403),
+    ] {
+        conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: t3.test\r\n\r\n").as_bytes())
+            .unwrap();
+        assert_eq!(read_response(&mut conn).map(|r| r.0), Some(want), "{path}");
+    }
+}
