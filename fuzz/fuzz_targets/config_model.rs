@@ -7,45 +7,12 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use itkd_config::vhost::Route;
-use itkd_config::{load_htaccess, load_parsed, Overrides, System};
+use itkd_config::{load_htaccess, load_parsed, Overrides};
 use libfuzzer_sys::fuzz_target;
 
-/// Fixed answers, so nothing depends on the fuzzing machine's user database or DNS.
-struct FuzzSystem;
-
-impl System for FuzzSystem {
-    fn user_by_name(&self, name: &str) -> Option<(u32, u32)> {
-        match name {
-            "root" => Some((0, 0)),
-            "www-data" => Some((33, 33)),
-            "nobody" => Some((65534, 65534)),
-            _ => None,
-        }
-    }
-    fn group_by_name(&self, name: &str) -> Option<u32> {
-        match name {
-            "root" => Some(0),
-            "www-data" => Some(33),
-            "nogroup" => Some(65534),
-            _ => None,
-        }
-    }
-    fn user_name(&self, uid: u32) -> Option<String> {
-        (uid == 33).then(|| "www-data".to_owned())
-    }
-    fn group_name(&self, gid: u32) -> Option<String> {
-        (gid == 33).then(|| "www-data".to_owned())
-    }
-    fn resolve_host(&self, name: &str) -> Vec<IpAddr> {
-        match name {
-            "localhost" => vec![IpAddr::from([127, 0, 0, 1])],
-            _ => Vec::new(),
-        }
-    }
-    fn default_server_name(&self) -> String {
-        "fuzz.test".to_owned()
-    }
-}
+#[path = "common/system.rs"]
+mod system;
+use system::FuzzSystem;
 
 fuzz_target!(|data: &[u8]| {
     // Includes would read the fuzzing machine's files: forbidden here.

@@ -4,40 +4,19 @@
 //! to a response without panicking and without touching the framing headers.
 #![no_main]
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use http::header::{HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH};
 use itkd_config::dirconf::{OptionSet, OptionsSetting};
 use itkd_config::directives::Override;
-use itkd_config::{load_htaccess, DirConfig, Htaccess, Overrides, Parsed, System};
+use itkd_config::{load_htaccess, DirConfig, Htaccess, Overrides, Parsed};
 use itkd_http::headers::{self, Produced};
 use libfuzzer_sys::fuzz_target;
 
-/// Fixed answers, so nothing depends on the fuzzing machine's user database or DNS.
-struct FuzzSystem;
-
-impl System for FuzzSystem {
-    fn user_by_name(&self, name: &str) -> Option<(u32, u32)> {
-        (name == "www-data").then_some((33, 33))
-    }
-    fn group_by_name(&self, name: &str) -> Option<u32> {
-        (name == "www-data").then_some(33)
-    }
-    fn user_name(&self, uid: u32) -> Option<String> {
-        (uid == 33).then(|| "www-data".to_owned())
-    }
-    fn group_name(&self, gid: u32) -> Option<String> {
-        (gid == 33).then(|| "www-data".to_owned())
-    }
-    fn resolve_host(&self, _name: &str) -> Vec<IpAddr> {
-        Vec::new()
-    }
-    fn default_server_name(&self) -> String {
-        "fuzz.test".to_owned()
-    }
-}
+#[path = "common/system.rs"]
+mod system;
+use system::FuzzSystem;
 
 /// The main configuration `.htaccess` files are read against: defines and variables
 /// (`${APACHE_RUN_USER}`) and the modules `<IfModule>` sees.

@@ -11,9 +11,9 @@ use std::net::IpAddr;
 use std::path::{Component, Path};
 use std::sync::OnceLock;
 
+use itkd_config::load_parsed;
 use itkd_config::model::{ServerConfig, UrlMatcher};
 use itkd_config::vhost::Route;
-use itkd_config::{load_parsed, System};
 use itkd_http::mapping::{map, normalize};
 use libfuzzer_sys::fuzz_target;
 
@@ -54,37 +54,9 @@ ScriptAliasMatch ^/sm/(.*)$ /srv/sm/$1
 /// The AliasMatch whose capture need not start a segment.
 const UNALIGNED: &str = "^/glued(.*)$";
 
-/// Fixed answers, so nothing depends on the fuzzing machine's user database or DNS.
-struct FuzzSystem;
-
-impl System for FuzzSystem {
-    fn user_by_name(&self, name: &str) -> Option<(u32, u32)> {
-        match name {
-            "www-data" => Some((33, 33)),
-            "nobody" => Some((65534, 65534)),
-            _ => None,
-        }
-    }
-    fn group_by_name(&self, name: &str) -> Option<u32> {
-        match name {
-            "www-data" => Some(33),
-            "nogroup" => Some(65534),
-            _ => None,
-        }
-    }
-    fn user_name(&self, uid: u32) -> Option<String> {
-        (uid == 33).then(|| "www-data".to_owned())
-    }
-    fn group_name(&self, gid: u32) -> Option<String> {
-        (gid == 33).then(|| "www-data".to_owned())
-    }
-    fn resolve_host(&self, _name: &str) -> Vec<IpAddr> {
-        Vec::new()
-    }
-    fn default_server_name(&self) -> String {
-        "fuzz.test".to_owned()
-    }
-}
+#[path = "common/system.rs"]
+mod system;
+use system::FuzzSystem;
 
 fn config() -> &'static ServerConfig {
     static CONFIG_MODEL: OnceLock<ServerConfig> = OnceLock::new();

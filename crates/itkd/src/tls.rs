@@ -123,19 +123,15 @@ pub fn compatible(config: &ServerConfig, a: usize, b: usize) -> bool {
     if a == b {
         return true;
     }
-    let files = |i: usize| {
-        let ssl = &config.server(i).ssl;
-        let paths = |v: &[(std::path::PathBuf, itkd_config::Span)]| {
-            v.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>()
-        };
-        (
-            ssl.engine,
-            paths(&ssl.certificate_files),
-            paths(&ssl.key_files),
-            ssl.protocols,
-        )
+    let (a, b) = (&config.server(a).ssl, &config.server(b).ssl);
+    let same_paths = |x: &[(std::path::PathBuf, itkd_config::Span)],
+                      y: &[(std::path::PathBuf, itkd_config::Span)]| {
+        x.iter().map(|(p, _)| p).eq(y.iter().map(|(p, _)| p))
     };
-    files(a) == files(b)
+    a.engine == b.engine
+        && same_paths(&a.certificate_files, &b.certificate_files)
+        && same_paths(&a.key_files, &b.key_files)
+        && a.protocols == b.protocols
 }
 
 /// The rustls configuration of a server (its certificate, versions, suites, tickets).
