@@ -15,6 +15,7 @@
 pub mod credentials;
 pub mod error;
 pub mod fileio;
+pub mod hugecode;
 pub mod process;
 pub mod scoreboard;
 pub mod seccomp;

@@ -38,6 +38,8 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
     // Invariant: a worker holds nothing but its own; a CGI sees fds 0, 1, 2 only. What
     // our starter left open must not travel down.
     process::close_inherited_fds();
+    // Before the first fork, so that every pool child and worker shares the copy.
+    let code = itkd_sys::hugecode::move_code_to_huge_pages();
     warm_up();
     let Some((config, parsed)) = load_config(options) else {
         return ExitCode::FAILURE;
@@ -98,6 +100,7 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
     }
     let _ = process::set_child_subreaper(true);
     notice(&generation, "itkd configured -- resuming normal operations");
+    log_code_placement(&generation, &code);
 
     let mut children: Vec<Pid> = Vec::new();
     let mut rotated = Instant::now();
@@ -263,6 +266,32 @@ fn notice(generation: &Generation, message: &str) {
             itkd_http::logfmt::Level::Notice,
             None,
             message,
+        );
+    }
+}
+
+/// Says, at LogLevel info and above, where the code ended up (bench/README.md: a worker
+/// whose code is in huge pages starts without faulting it in).
+fn log_code_placement(generation: &Generation, code: &itkd_sys::hugecode::Outcome) {
+    use itkd_sys::hugecode::Outcome;
+    let level = generation.shared.config.main.log_level.as_str();
+    let level = level.split_whitespace().next().unwrap_or("");
+    if !(level == "info" || level == "debug" || level.starts_with("trace")) {
+        return;
+    }
+    let message = match code {
+        Outcome::Moved(bytes) => {
+            format!("code and constants ({bytes} bytes) in 2 MiB pages, mapped by every fork")
+        }
+        Outcome::Kept(why) => format!("code left in the binary's file-backed pages: {why}"),
+    };
+    if let Some(file) = generation.shared.logs.main_error() {
+        logs::write_error(
+            file,
+            "mpm_itk",
+            itkd_http::logfmt::Level::Info,
+            None,
+            &message,
         );
     }
 }

@@ -769,11 +769,14 @@ async fn handle(
         now,
         env: &request_env,
     };
+    // The script paths are boxed: their state is large (about 20 KiB), and hyper moves
+    // this future (through the stack, into its heap slot) for every request, static
+    // files too; each KiB moved is a page or so for a fresh worker to fault in.
     if let Some(action) = action.filter(|_| !mapped.script) {
-        return Ok(run_action(cgi(&dir), &mapped, split, &action, body).await);
+        return Ok(Box::pin(run_action(cgi(&dir), &mapped, split, &action, body)).await);
     }
     if handler.as_deref() == Some("cgi-script") {
-        return Ok(run_cgi(cgi(&dir), &mapped, split, body).await);
+        return Ok(Box::pin(run_cgi(cgi(&dir), &mapped, split, body)).await);
     }
     if !known_to_httpd(req.method()) {
         log_error(

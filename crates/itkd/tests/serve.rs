@@ -1016,3 +1016,93 @@ fn keep_alive_requests_to_other_paths_get_their_own_sections() {
         assert_eq!(read_response(&mut conn).map(|r| r.0), Some(want), "{path}");
     }
 }
+
+/// The executable anonymous mappings of `pid` backed by huge pages, in kB of
+/// AnonHugePages, and whether a mapping of the itkd binary itself is executable.
+fn code_mappings(pid: i32) -> (u64, bool) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let (mut huge_kb, mut file_code) = (0, false);
+    let mut anonymous_code = false;
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            let exec = fields.get(1).is_some_and(|p| p.contains('x'));
+            let path = fields.get(5).copied().unwrap_or("");
+            anonymous_code = exec && path.is_empty();
+            file_code |= exec && path.ends_with("/itkd");
+        } else if anonymous_code && fields.first() == Some(&"AnonHugePages:") {
+            huge_kb += fields[1].parse::<u64>().unwrap();
+        }
+    }
+    (huge_kb, file_code)
+}
+
+/// The master copies its code and constants into 2 MiB pages before the first fork, so a
+/// worker starts with every page of code mapped (bench/README.md: a third of a new
+/// connection's page faults were code); a pool child and a worker show that mapping,
+/// backed by huge pages, and none of the binary's. `ITKD_FILE_BACKED_CODE` (for
+/// profilers, which cannot name functions in anonymous memory) leaves the binary mapped.
+#[test]
+fn code_sits_in_huge_pages_shared_by_every_fork_unless_told_otherwise() {
+    if !root() {
+        return;
+    }
+    let thp =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    let config = format!("{CONFIG}LogLevel info\n");
+    for file_backed in [false, true] {
+        let dir = server_dir();
+        let base = dir.path();
+        std::fs::create_dir(base.join("default")).unwrap();
+        std::fs::write(base.join("default/index.html"), "default site\n").unwrap();
+        let prefix = file_backed.then_some("export ITKD_FILE_BACKED_CODE=1");
+        let server = Server::start_after_sh(base, &config, prefix);
+        // The only connection: its worker is the only process whose parent is not the
+        // master while it waits for a request.
+        let mut silent = TcpStream::connect(server.addr()).unwrap();
+        let master = server.pid().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let worker = loop {
+            let worker = descendants(server.pid())
+                .into_iter()
+                .find(|(_, s)| status_field(s, "PPid") != master);
+            if worker.is_some() || std::time::Instant::now() > deadline {
+                break worker.expect("a worker for the open connection").0;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let pool = descendants(server.pid())
+            .into_iter()
+            .find(|(_, s)| status_field(s, "PPid") == master)
+            .unwrap()
+            .0;
+        let log = server.error_log();
+        for pid in [server.pid(), pool, worker] {
+            let (huge_kb, file_code) = code_mappings(pid);
+            if file_backed || thp.contains("[never]") {
+                assert_eq!((huge_kb, file_code), (0, true), "pid {pid}\n{log}");
+            } else {
+                assert!(huge_kb >= 2048, "pid {pid}: {huge_kb} kB\n{log}");
+                assert!(!file_code, "pid {pid}: the binary is still mapped\n{log}");
+            }
+        }
+        let expected = if file_backed {
+            "code left in the binary's file-backed pages: ITKD_FILE_BACKED_CODE is set"
+        } else if thp.contains("[never]") {
+            "code left in the binary's file-backed pages: transparent huge pages are disabled"
+        } else {
+            "bytes) in 2 MiB pages, mapped by every fork"
+        };
+        assert!(log.contains(expected), "{log}");
+        silent
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        silent
+            .write_all(b"GET / HTTP/1.1\r\nHost: main.test\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut silent).map(|r| r.0), Some(200));
+    }
+}
