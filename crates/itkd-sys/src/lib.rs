@@ -4,7 +4,7 @@
 //! This crate knows nothing of HTTP or of the configuration language.
 //!
 //! Who calls what, in the itk process model (see ARCHITECTURE.md):
-//! - master: [`scoreboard::Scoreboard::new`], [`signals::install`],
+//! - master: [`hugecode::move_code_to_huge_pages`] first, [`scoreboard::Scoreboard::new`], [`signals::install`],
 //!   [`process::set_child_subreaper`], [`process::fork`] for each pool child.
 //! - pool child, once, while still root: [`credentials::drop_bounding_set`] happens inside
 //!   [`process::drop_to_pool_identity`], which comes after [`seccomp::confine_id_changes`]
