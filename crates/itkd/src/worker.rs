@@ -141,48 +141,54 @@ pub fn run(
     }));
     // A LocalSet: the CGI runner spawns !Send tasks (stderr to the log) on this thread.
     let local_set = tokio::task::LocalSet::new();
-    local_set.block_on(&runtime, async {
-        if stream.set_nonblocking(true).is_err() {
-            return 1;
-        }
-        // httpd disables Nagle on every connection (ap_sock_disable_nagle): a small
-        // write (a TLS ticket, a CGI's first chunk) must not wait for the peer's ACK.
-        let _ = stream.set_nodelay(true);
-        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
-            return 1;
-        };
-        let conn = Conn {
-            shared,
-            state: &state,
-            peer,
-            local,
-            board,
-            slot,
-        };
-        // A TLS address: the handshake, before the switch, as the pool's identity.
-        let Some(default) = certs.default_for(&shared.config, local) else {
-            // Not dropped: freeing every vhost's key objects would cost each plain
-            // connection a page fault or more per key, and ring does not wipe them on
-            // drop anyway (ARCHITECTURE.md, HTTPS).
-            std::mem::forget(certs);
-            return serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await;
-        };
-        let session = crate::tls::handshake(&certs, &shared.config, stream, local, default).await;
-        // Other vhosts' keys go now; the chosen one lives on in the session's
-        // configuration (ring frees keys without wiping them).
-        drop(certs);
-        match session {
-            Ok((tls, info)) => {
-                state.borrow_mut().tls = Some(info);
-                serve_http(conn, hyper_util::rt::TokioIo::new(tls)).await
+    // Boxed: the connection's future (6.7 KiB) would otherwise be copied on the stack by
+    // each layer of block_on, pages a fresh worker faults in.
+    local_set.block_on(
+        &runtime,
+        Box::pin(async {
+            if stream.set_nonblocking(true).is_err() {
+                return 1;
             }
-            Err(crate::tls::NoSession::PlainHttp(stream)) => {
-                state.borrow_mut().plain_on_tls = true;
-                serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await
+            // httpd disables Nagle on every connection (ap_sock_disable_nagle): a small
+            // write (a TLS ticket, a CGI's first chunk) must not wait for the peer's ACK.
+            let _ = stream.set_nodelay(true);
+            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                return 1;
+            };
+            let conn = Conn {
+                shared,
+                state: &state,
+                peer,
+                local,
+                board,
+                slot,
+            };
+            // A TLS address: the handshake, before the switch, as the pool's identity.
+            let Some(default) = certs.default_for(&shared.config, local) else {
+                // Not dropped: freeing every vhost's key objects would cost each plain
+                // connection a page fault or more per key, and ring does not wipe them on
+                // drop anyway (ARCHITECTURE.md, HTTPS).
+                std::mem::forget(certs);
+                return serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await;
+            };
+            let session =
+                crate::tls::handshake(&certs, &shared.config, stream, local, default).await;
+            // Other vhosts' keys go now; the chosen one lives on in the session's
+            // configuration (ring frees keys without wiping them).
+            drop(certs);
+            match session {
+                Ok((tls, info)) => {
+                    state.borrow_mut().tls = Some(info);
+                    serve_http(conn, hyper_util::rt::TokioIo::new(tls)).await
+                }
+                Err(crate::tls::NoSession::PlainHttp(stream)) => {
+                    state.borrow_mut().plain_on_tls = true;
+                    serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await
+                }
+                Err(crate::tls::NoSession::Closed) => 0,
             }
-            Err(crate::tls::NoSession::Closed) => 0,
-        }
-    })
+        }),
+    )
 }
 
 /// What serving one connection needs besides its bytes.
