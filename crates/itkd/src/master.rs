@@ -113,15 +113,7 @@ pub fn run(options: &LoadOptions, foreground: bool) -> ExitCode {
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
         for line in reap(&board, &mut children) {
-            if let Some(file) = generation.shared.logs.main_error() {
-                logs::write_error(
-                    file,
-                    "mpm_itk",
-                    itkd_http::logfmt::Level::Error,
-                    None,
-                    &line,
-                );
-            }
+            log_main(&generation, itkd_http::logfmt::Level::Error, &line);
         }
         if rotated.elapsed() >= crate::tls::TICKET_ROTATION {
             let _ = generation.shared.tickets.rotate();
@@ -259,14 +251,13 @@ fn start_generation(
 }
 
 fn notice(generation: &Generation, message: &str) {
+    log_main(generation, itkd_http::logfmt::Level::Notice, message);
+}
+
+/// A line of the master's own in the main server's ErrorLog.
+fn log_main(generation: &Generation, level: itkd_http::logfmt::Level, message: &str) {
     if let Some(file) = generation.shared.logs.main_error() {
-        logs::write_error(
-            file,
-            "mpm_itk",
-            itkd_http::logfmt::Level::Notice,
-            None,
-            message,
-        );
+        logs::write_error(file, "mpm_itk", level, None, message);
     }
 }
 
@@ -285,15 +276,7 @@ fn log_code_placement(generation: &Generation, code: &itkd_sys::hugecode::Outcom
         }
         Outcome::Kept(why) => format!("code left in the binary's file-backed pages: {why}"),
     };
-    if let Some(file) = generation.shared.logs.main_error() {
-        logs::write_error(
-            file,
-            "mpm_itk",
-            itkd_http::logfmt::Level::Info,
-            None,
-            &message,
-        );
-    }
+    log_main(generation, itkd_http::logfmt::Level::Info, &message);
 }
 
 /// Work every worker would otherwise repeat after its fork, done once here and

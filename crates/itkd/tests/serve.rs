@@ -776,13 +776,8 @@ fn every_process_is_single_threaded_and_an_unrouted_worker_is_no_tenant_yet() {
     let (_dir, server) = setup();
     let master = server.pid().to_string();
     let mut served = TcpStream::connect(server.addr()).unwrap();
-    served
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    served
-        .write_all(b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n")
-        .unwrap();
-    assert_eq!(read_response(&mut served).map(|r| r.0), Some(200));
+    let request = b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n";
+    assert_eq!(exchange(&mut served, request).map(|r| r.0), Some(200));
     let _silent = TcpStream::connect(server.addr()).unwrap();
     let is_worker = |s: &String| status_field(s, "PPid") != master;
     let unswitched = |s: &String| status_field(s, "Uid") == "65534 65534 65534 65534";
@@ -1097,12 +1092,7 @@ fn code_sits_in_huge_pages_shared_by_every_fork_unless_told_otherwise() {
             "bytes) in 2 MiB pages, mapped by every fork"
         };
         assert!(log.contains(expected), "{log}");
-        silent
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        silent
-            .write_all(b"GET / HTTP/1.1\r\nHost: main.test\r\n\r\n")
-            .unwrap();
-        assert_eq!(read_response(&mut silent).map(|r| r.0), Some(200));
+        let request = b"GET / HTTP/1.1\r\nHost: main.test\r\n\r\n";
+        assert_eq!(exchange(&mut silent, request).map(|r| r.0), Some(200));
     }
 }

@@ -236,6 +236,13 @@ pub fn parse(response: &str) -> (u16, String) {
 }
 
 /// Reads one response (headers + Content-Length body) from a kept-alive connection.
+/// Sends `request` on an open connection and reads one response (5 s read timeout).
+pub fn exchange(s: &mut TcpStream, request: &[u8]) -> Option<(u16, String)> {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request).unwrap();
+    read_response(s)
+}
+
 pub fn read_response(s: &mut TcpStream) -> Option<(u16, String)> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
