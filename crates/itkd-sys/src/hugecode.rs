@@ -61,7 +61,11 @@ pub fn move_code_to_huge_pages() -> Outcome {
         Ok(s) => return Outcome::Kept(format!("huge pages are {} bytes here", s.trim())),
         Err(e) => return Outcome::Kept(format!("no huge page size: {e}")),
     }
-    let segments = read_only_segments();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let segments: Vec<Segment> = read_only_segments()
+        .into_iter()
+        .filter(|s| padding_is_free(&maps, s.start + s.len, s.start + s.span))
+        .collect();
     if segments.is_empty() {
         return Outcome::Kept("no read-only segment starts on a 2 MiB boundary".to_owned());
     }
@@ -82,7 +86,8 @@ pub fn move_code_to_huge_pages() -> Outcome {
 }
 
 /// The main program's read-only `PT_LOAD` segments that start on a huge page boundary,
-/// each with the span up to the next huge page boundary, if no other segment lies in it.
+/// each with the span up to the next huge page boundary, if no other segment lies in it
+/// (what else is mapped there, [`padding_is_free`] checks).
 fn read_only_segments() -> Vec<Segment> {
     let mut loads: Vec<(usize, usize, u32)> = Vec::new();
     // SAFETY: dl_iterate_phdr calls `collect` synchronously, on this thread, with a
@@ -109,6 +114,28 @@ fn read_only_segments() -> Vec<Segment> {
         }
     }
     segments
+}
+
+/// Whether nothing but the loader's inaccessible padding (`---p`) is mapped in
+/// `[from, to)` (page-rounded), according to the text of /proc/self/maps: the move
+/// replaces that range, and must not replace anything else that may lie there.
+fn padding_is_free(maps: &str, from: usize, to: usize) -> bool {
+    let from = from.next_multiple_of(4096);
+    !maps.is_empty()
+        && maps.lines().all(|line| {
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+                return false;
+            };
+            let Some((lo, hi)) = range.split_once('-') else {
+                return false;
+            };
+            let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            else {
+                return false;
+            };
+            hi <= from || lo >= to || perms == "---p"
+        })
 }
 
 /// dl_iterate_phdr's callback: records the first object's (the main program's) `PT_LOAD`
@@ -239,4 +266,34 @@ fn fill_and_swap(copy: usize, start: usize, len: usize, span: usize, exec: bool)
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::padding_is_free;
+
+    const MAPS: &str = "\
+55f0f6a00000-55f0f6b44000 r--p 00000000 fe:00 5423293  /usr/sbin/itkd
+55f0f6b44000-55f0f6c00000 ---p 00000000 00:00 0
+55f0f6c00000-55f0f6f47000 r-xp 00200000 fe:00 5423293  /usr/sbin/itkd
+55f0f6f47000-55f0f7000000 ---p 00000000 00:00 0
+55f0f7000000-55f0f7032000 r--p 00600000 fe:00 5423293  /usr/sbin/itkd
+";
+
+    #[test]
+    fn only_the_loaders_padding_may_lie_between_a_segment_and_its_2_mib_boundary() {
+        // The code segment ends at ..f46aa0; up to ..7000000 there is padding only.
+        assert!(padding_is_free(MAPS, 0x55f0f6f46aa0, 0x55f0f7000000));
+        assert!(padding_is_free(MAPS, 0x55f0f6b43888, 0x55f0f6c00000));
+        // Reaching into the next segment, or something readable in the gap: no.
+        assert!(!padding_is_free(MAPS, 0x55f0f6f46aa0, 0x55f0f7200000));
+        let squatter = MAPS.replace(
+            "55f0f6f47000-55f0f7000000 ---p",
+            "55f0f6f47000-55f0f7000000 rw-p",
+        );
+        assert!(!padding_is_free(&squatter, 0x55f0f6f46aa0, 0x55f0f7000000));
+        // Nothing mapped there at all is fine; an unreadable maps file is not.
+        assert!(padding_is_free(MAPS, 0x7f0000000000, 0x7f0000200000));
+        assert!(!padding_is_free("", 0x55f0f6f46aa0, 0x55f0f7000000));
+    }
 }
