@@ -67,7 +67,9 @@ pub fn move_code_to_huge_pages() -> Outcome {
         .filter(|s| padding_is_free(&maps, s.start + s.len, s.start + s.span))
         .collect();
     if segments.is_empty() {
-        return Outcome::Kept("no read-only segment starts on a 2 MiB boundary".to_owned());
+        return Outcome::Kept(
+            "no read-only segment starts on a 2 MiB boundary with only padding after it".to_owned(),
+        );
     }
     let mut moved = 0;
     for segment in segments {
