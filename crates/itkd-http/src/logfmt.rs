@@ -790,6 +790,27 @@ pub enum Level {
     Trace(u8),
 }
 
+impl Level {
+    /// A `LogLevel` keyword (`info`, `trace3`, any case), without a `module:` prefix.
+    pub fn parse(word: &str) -> Option<Level> {
+        let word = word.to_ascii_lowercase();
+        Some(match word.as_str() {
+            "emerg" => Level::Emerg,
+            "alert" => Level::Alert,
+            "crit" => Level::Crit,
+            "error" => Level::Error,
+            "warn" => Level::Warn,
+            "notice" => Level::Notice,
+            "info" => Level::Info,
+            "debug" => Level::Debug,
+            _ => match word.strip_prefix("trace")?.parse() {
+                Ok(n @ 1..=8) => Level::Trace(n),
+                _ => return None,
+            },
+        })
+    }
+}
+
 impl std::fmt::Display for Level {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -882,6 +903,20 @@ pub fn error_log_line_in(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn log_level_keywords_parse_in_any_case_and_order_by_verbosity() {
+        use super::Level;
+        assert_eq!(Level::parse("INFO"), Some(Level::Info));
+        assert_eq!(Level::parse("trace3"), Some(Level::Trace(3)));
+        for bad in ["trace0", "trace9", "verbose", "", "ssl:info"] {
+            assert_eq!(Level::parse(bad), None, "{bad}");
+        }
+        assert!(Level::Warn < Level::Info && Level::Info < Level::Trace(1));
+        for level in [Level::Emerg, Level::Notice, Level::Debug, Level::Trace(8)] {
+            assert_eq!(Level::parse(&level.to_string()), Some(level));
+        }
+    }
+
     use super::*;
 
     #[test]

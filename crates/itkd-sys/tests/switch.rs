@@ -2,21 +2,13 @@
 //! switches and reports /proc/self/status. Needs root; scripts/test runs as root and sets
 //! ITKD_REQUIRE_ROOT=1 so that CI fails instead of skipping.
 
+mod common;
+
 use std::process::Command;
 
-const PROBE: &str = env!("CARGO_BIN_EXE_itkd-switch-probe");
+use common::root;
 
-fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("ITKD_REQUIRE_ROOT").is_none(),
-        "these tests need root (ITKD_REQUIRE_ROOT is set)"
-    );
-    eprintln!("skipped: needs root");
-    false
-}
+const PROBE: &str = env!("CARGO_BIN_EXE_itkd-switch-probe");
 
 fn probe(args: &[&str]) -> Vec<(String, String)> {
     let out = Command::new(PROBE).args(args).output().expect("probe runs");

@@ -117,19 +117,17 @@ pub async fn run(
             }
         }
     };
+    let std_pipes = &mut child.0;
     let pipes = (
-        child
-            .0
+        std_pipes
             .stdin
             .take()
             .map(|p| pipe::Sender::from_owned_fd(p.into())),
-        child
-            .0
+        std_pipes
             .stdout
             .take()
             .map(|p| pipe::Receiver::from_owned_fd(p.into())),
-        child
-            .0
+        std_pipes
             .stderr
             .take()
             .map(|p| pipe::Receiver::from_owned_fd(p.into())),

@@ -4,23 +4,20 @@
 //! Needs Debian's `apache2` and `libapache2-mpm-itk` (scripts/test installs them and sets
 //! ITKD_REQUIRE_APACHE=1, so CI fails rather than skips when they are missing).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const ITKD: &str = env!("CARGO_BIN_EXE_itkd");
+use common::{available, ITKD};
 
 fn apache_present() -> bool {
-    if Path::new("/usr/sbin/apache2").exists()
-        && Path::new("/etc/apache2/mods-available/mpm_itk.load").exists()
-    {
-        return true;
-    }
-    assert!(
-        std::env::var_os("ITKD_REQUIRE_APACHE").is_none(),
-        "Debian's apache2 and libapache2-mpm-itk are required (ITKD_REQUIRE_APACHE is set); run scripts/test"
-    );
-    eprintln!("skipped: Debian's apache2 + libapache2-mpm-itk are not installed (scripts/test installs them)");
-    false
+    available(
+        Path::new("/usr/sbin/apache2").exists()
+            && Path::new("/etc/apache2/mods-available/mpm_itk.load").exists(),
+        "ITKD_REQUIRE_APACHE",
+        "Debian's apache2 + libapache2-mpm-itk are not installed (scripts/test installs them)",
+    )
 }
 
 /// Runs a command with Debian's envvars sourced, as apache2ctl does.

@@ -653,8 +653,7 @@ fn skip_chunks(mut bytes: &[u8]) -> Option<&[u8]> {
 fn setup() -> (tempfile::TempDir, Server) {
     let dir = server_dir();
     let base = dir.path();
-    std::fs::create_dir(base.join("default")).unwrap();
-    std::fs::write(base.join("default/index.html"), "default site\n").unwrap();
+    default_site(base, "default site\n");
     tenant(base, 1, &[("x", "t1 x\n"), ("cgi/echo", ECHO)]);
     std::fs::set_permissions(
         base.join("t1/cgi/echo"),

@@ -69,8 +69,7 @@ MaxRequestWorkers 16
 fn setup() -> (tempfile::TempDir, Server) {
     let dir = server_dir();
     let base = dir.path();
-    std::fs::create_dir(base.join("default")).unwrap();
-    std::fs::write(base.join("default/index.html"), "default site\n").unwrap();
+    default_site(base, "default site\n");
     tenant(
         base,
         1,
@@ -142,10 +141,8 @@ fn the_worker_has_exactly_the_tenants_identity_and_nothing_else() {
     }
     let (dir, server) = setup();
     let mut conn = TcpStream::connect(server.addr()).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    conn.write_all(b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n")
-        .unwrap();
-    assert_eq!(read_response(&mut conn).map(|r| r.0), Some(200));
+    let request = b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n";
+    assert_eq!(exchange(&mut conn, request).map(|r| r.0), Some(200));
     // The worker now waits for the next request on this connection.
     let workers: Vec<(i32, String)> = descendants(server.pid())
         .into_iter()
@@ -267,10 +264,8 @@ fn max_clients_vhost_refuses_one_over_and_recovers_after_sigkill() {
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut c = TcpStream::connect(a).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        c.write_all(b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n")
-            .unwrap();
-        assert_eq!(read_response(&mut c).map(|r| r.0), Some(200));
+        let request = b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n";
+        assert_eq!(exchange(&mut c, request).map(|r| r.0), Some(200));
         held.push(c);
     }
     assert_eq!(
@@ -299,11 +294,9 @@ fn max_clients_vhost_refuses_one_over_and_recovers_after_sigkill() {
     let mut again = Vec::new();
     for _ in 0..2 {
         let mut c = TcpStream::connect(a).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        c.write_all(b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n")
-            .unwrap();
+        let request = b"GET /f.txt HTTP/1.1\r\nHost: t2.test\r\n\r\n";
         assert_eq!(
-            read_response(&mut c).map(|r| r.0),
+            exchange(&mut c, request).map(|r| r.0),
             Some(200),
             "count back to zero after SIGKILL"
         );
@@ -351,8 +344,7 @@ fn without_foreground_it_detaches_and_k_stop_stops_it() {
     }
     let dir = server_dir();
     let base = dir.path();
-    std::fs::create_dir(base.join("default")).unwrap();
-    std::fs::write(base.join("default/index.html"), "up\n").unwrap();
+    default_site(base, "up\n");
     let port = free_port();
     let conf = base.join("itkd.conf");
     let text = format!(
@@ -718,11 +710,9 @@ fn the_default_vhost_runs_as_user_and_group() {
     }
     let (_dir, server) = setup();
     let mut conn = TcpStream::connect(server.addr()).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    conn.write_all(b"GET / HTTP/1.1\r\nHost: unknown.test\r\n\r\n")
-        .unwrap();
+    let request = b"GET / HTTP/1.1\r\nHost: unknown.test\r\n\r\n";
     assert_eq!(
-        read_response(&mut conn),
+        exchange(&mut conn, request),
         Some((200, "default site\n".into()))
     );
     let nobody = itkd_sys::users::user_by_name("nobody").unwrap();
@@ -858,10 +848,11 @@ PidFile DIR/itkd.pid
     let prefix = format!("exec 7<{}", inherited.display());
     let server = Server::start_after_sh(dir.path(), config, Some(&prefix));
     let mut conn = TcpStream::connect(server.addr()).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    conn.write_all(b"GET / HTTP/1.1\r\nHost: t1.test\r\n\r\n")
-        .unwrap();
-    assert_eq!(read_response(&mut conn), Some((200, "t1 index\n".into())));
+    let request = b"GET / HTTP/1.1\r\nHost: t1.test\r\n\r\n";
+    assert_eq!(
+        exchange(&mut conn, request),
+        Some((200, "t1 index\n".into()))
+    );
     let mut pids: Vec<i32> = descendants(server.pid()).iter().map(|p| p.0).collect();
     pids.push(server.pid());
     assert!(
@@ -1000,15 +991,14 @@ fn keep_alive_requests_to_other_paths_get_their_own_sections() {
     }
     let (_dir, server) = setup();
     let mut conn = TcpStream::connect(server.addr()).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     for (path, want) in [
         ("/private/p.txt", 403),
         ("/f.txt", 200),
         ("/private/p.txt", 403),
     ] {
-        conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: t3.test\r\n\r\n").as_bytes())
-            .unwrap();
-        assert_eq!(read_response(&mut conn).map(|r| r.0), Some(want), "{path}");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t3.test\r\n\r\n");
+        let status = exchange(&mut conn, request.as_bytes()).map(|r| r.0);
+        assert_eq!(status, Some(want), "{path}");
     }
 }
 
@@ -1051,8 +1041,7 @@ fn code_sits_in_huge_pages_shared_by_every_fork_unless_told_otherwise() {
     for file_backed in [false, true] {
         let dir = server_dir();
         let base = dir.path();
-        std::fs::create_dir(base.join("default")).unwrap();
-        std::fs::write(base.join("default/index.html"), "default site\n").unwrap();
+        default_site(base, "default site\n");
         let prefix = file_backed.then_some("export ITKD_FILE_BACKED_CODE=1");
         let server = Server::start_after_sh(base, &config, prefix);
         // The only connection: its worker is the only process whose parent is not the

@@ -93,8 +93,7 @@ fn certificate(dir: &Path, name: &str) {
 fn setup() -> (tempfile::TempDir, Server) {
     let dir = server_dir();
     let base = dir.path();
-    std::fs::create_dir(base.join("default")).unwrap();
-    std::fs::write(base.join("default/index.html"), "default site\n").unwrap();
+    default_site(base, "default site\n");
     for name in ["default.test", "a.test", "b.test"] {
         certificate(base, name);
     }

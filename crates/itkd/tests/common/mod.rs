@@ -21,6 +21,25 @@ pub fn server_dir() -> tempfile::TempDir {
     dir
 }
 
+/// `base/default/index.html` holding `index`: the main server's DocumentRoot.
+pub fn default_site(base: &Path, index: &str) {
+    std::fs::create_dir(base.join("default")).unwrap();
+    std::fs::write(base.join("default/index.html"), index).unwrap();
+}
+
+/// Whether a test can run: true if `present`; otherwise it is skipped (false), unless
+/// the environment variable `required_by` is set, as in CI, where that is a failure.
+pub fn available(present: bool, required_by: &str, missing: &str) -> bool {
+    assert!(
+        present || std::env::var_os(required_by).is_none(),
+        "{missing}, and {required_by} is set"
+    );
+    if !present {
+        eprintln!("skipped: {missing}");
+    }
+    present
+}
+
 /// Root is needed to switch credentials; CI runs as root and sets ITKD_REQUIRE_ROOT.
 pub fn root() -> bool {
     // SAFETY-free check: /proc/self/status's Uid line.
@@ -28,15 +47,7 @@ pub fn root() -> bool {
     let is_root = status
         .lines()
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
-    if is_root {
-        return true;
-    }
-    assert!(
-        std::env::var_os("ITKD_REQUIRE_ROOT").is_none(),
-        "this test needs root (ITKD_REQUIRE_ROOT is set)"
-    );
-    eprintln!("skipped: needs root");
-    false
+    available(is_root, "ITKD_REQUIRE_ROOT", "this test needs root")
 }
 
 /// A free loopback port (bound then released; the server binds it right after).
@@ -235,7 +246,6 @@ pub fn parse(response: &str) -> (u16, String) {
     (status, body)
 }
 
-/// Reads one response (headers + Content-Length body) from a kept-alive connection.
 /// Sends `request` on an open connection and reads one response (5 s read timeout).
 pub fn exchange(s: &mut TcpStream, request: &[u8]) -> Option<(u16, String)> {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -243,6 +253,7 @@ pub fn exchange(s: &mut TcpStream, request: &[u8]) -> Option<(u16, String)> {
     read_response(s)
 }
 
+/// Reads one response (headers + Content-Length body) from a kept-alive connection.
 pub fn read_response(s: &mut TcpStream) -> Option<(u16, String)> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
@@ -327,13 +338,9 @@ pub fn curl(args: &[&str]) -> (String, Vec<u8>) {
 
 /// Whether Debian's php-cgi is there (`/usr/lib/cgi-bin/php`); CI requires it.
 pub fn php_present() -> bool {
-    if Path::new("/usr/lib/cgi-bin/php").exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("ITKD_REQUIRE_APACHE").is_none(),
-        "Debian's php-cgi is required (scripts/test installs it)"
-    );
-    eprintln!("skipped: php-cgi is not installed");
-    false
+    available(
+        Path::new("/usr/lib/cgi-bin/php").exists(),
+        "ITKD_REQUIRE_APACHE",
+        "Debian's php-cgi is not installed (scripts/test installs it)",
+    )
 }
