@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use apacheconf::Span;
 
+use crate::access::AccessCompat;
 use crate::directives::Override;
 use crate::expr::StringExpr;
 use crate::model::Assign;
@@ -160,6 +161,9 @@ pub struct DirConfig {
     pub removed_handlers: Vec<String>,
     /// `SetHandler`: `Some(None)` is `SetHandler None`.
     pub set_handler: Option<Option<String>>,
+    /// Where each handler name was set (`SetHandler`, `AddHandler`, or `AddType` of a
+    /// handler-like media type): name → "Directive at file:line"; later wins.
+    pub handler_origins: Vec<(String, String)>,
     /// `AddType`, lower-case extension → media type.
     pub types: Vec<(String, String)>,
     pub removed_types: Vec<String>,
@@ -170,11 +174,18 @@ pub struct DirConfig {
     pub error_documents: Vec<(u16, ErrorDocument)>,
     pub redirects: Vec<Redirect>,
     pub require: Option<Require>,
+    /// mod_access_compat's `Order`, `Allow`, `Deny`, `Satisfy` of the innermost section
+    /// (or `.htaccess`) that uses any of them.
+    pub access_compat: Option<AccessCompat>,
+    /// `CGIPassAuth`: scripts see `Authorization` (and `Proxy-Authorization`).
+    pub cgi_pass_auth: Option<bool>,
     pub assign: Option<Assign>,
     pub user_expr: Option<StringExpr>,
     pub group_expr: Option<StringExpr>,
     pub nice: Option<i32>,
     pub limit_request_body: Option<u64>,
+    /// `RLimitCPU`, `RLimitMEM`, `RLimitNPROC`: the limits of the scripts started here.
+    pub rlimits: crate::rlimit::ScriptLimits,
     pub server_signature: Option<ServerSignature>,
     pub hostname_lookups: Option<bool>,
     /// `SetEnv`, `PassEnv`, `UnsetEnv`, in order (outer sections first).
@@ -304,6 +315,7 @@ impl DirConfig {
             handlers: concat(&self.handlers, &inner.handlers),
             removed_handlers: concat(&self.removed_handlers, &inner.removed_handlers),
             set_handler: pick(&self.set_handler, &inner.set_handler),
+            handler_origins: concat(&self.handler_origins, &inner.handler_origins),
             types: concat(&self.types, &inner.types),
             removed_types: concat(&self.removed_types, &inner.removed_types),
             force_type: pick(&self.force_type, &inner.force_type),
@@ -314,11 +326,16 @@ impl DirConfig {
             redirects: concat(&inner.redirects, &self.redirects),
             // AuthMerging Off (httpd's default): an inner Require replaces the outer one.
             require: pick(&self.require, &inner.require),
+            // mod_access_compat has no merge function: the inner settings replace the
+            // outer ones whole, a lone `Satisfy` included.
+            access_compat: pick(&self.access_compat, &inner.access_compat),
+            cgi_pass_auth: pick(&self.cgi_pass_auth, &inner.cgi_pass_auth),
             assign: pick(&self.assign, &inner.assign),
             user_expr: pick(&self.user_expr, &inner.user_expr),
             group_expr: pick(&self.group_expr, &inner.group_expr),
             nice: pick(&self.nice, &inner.nice),
             limit_request_body: pick(&self.limit_request_body, &inner.limit_request_body),
+            rlimits: self.rlimits.merge(&inner.rlimits),
             server_signature: pick(&self.server_signature, &inner.server_signature),
             hostname_lookups: pick(&self.hostname_lookups, &inner.hostname_lookups),
             env: concat(&self.env, &inner.env),
@@ -365,6 +382,33 @@ pub struct Section {
     /// `<Files>` sections nested in a `<Directory>`.
     pub files: Vec<Section>,
     pub span: Span,
+}
+
+/// Whether a media type names a handler rather than content: httpd runs a file by its
+/// content type when no handler is set (`ap_invoke_handler`), and mod_php's old
+/// `AddType application/x-httpd-php .php` relies on it (as do `x-httpd-cgi` and the like).
+pub fn names_a_handler(media_type: &str) -> bool {
+    media_type.starts_with("application/x-httpd-")
+}
+
+/// The handlers itkd runs by itself, without an `Action`: mod_cgi's, and the default
+/// handler (a static file).
+pub fn runs_itself(handler: &str) -> bool {
+    matches!(
+        handler,
+        "cgi-script" | "application/x-httpd-cgi" | "default-handler"
+    )
+}
+
+/// What the warning and the refusal add about a handler itkd cannot run.
+pub fn handler_hint(handler: &str) -> &'static str {
+    if handler.starts_with("application/x-httpd-php") {
+        " (php_module is not embedded in this itkd; run PHP through php-cgi with Action)"
+    } else if handler.starts_with("proxy:") {
+        " (mod_proxy_fcgi is not supported)"
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]

@@ -207,6 +207,7 @@ pub static DIRECTIVES: &[Spec] = &[
         None,
         "None|directive [directive] ...",
     ),
+    spec("CGIPassAuth", "core", SECTIONS, Some(O::AuthConfig), "On|Off"),
     spec("Define", "core", ANY, None, "name [value]"),
     no_effect(
         "DefaultRuntimeDir",
@@ -320,6 +321,28 @@ pub static DIRECTIVES: &[Spec] = &[
         "[+|-]option [[+|-]option] ...",
     ),
     spec("PidFile", "core", MAIN, None, "filename"),
+    // httpd's OR_ALL: any context, and .htaccess under any AllowOverride class.
+    spec(
+        "RLimitCPU",
+        "core",
+        ANY,
+        Some(O::Any),
+        "seconds|max [seconds|max]",
+    ),
+    spec(
+        "RLimitMEM",
+        "core",
+        ANY,
+        Some(O::Any),
+        "bytes|max [bytes|max]",
+    ),
+    spec(
+        "RLimitNPROC",
+        "core",
+        ANY,
+        Some(O::Any),
+        "number|max [number|max]",
+    ),
     spec("ServerAdmin", "core", SERVER, None, "email-address|URL"),
     spec(
         "ServerAlias",
@@ -408,6 +431,35 @@ pub static DIRECTIVES: &[Spec] = &[
     spec("LimitUIDRange", "mpm_itk", MAIN, None, "min-uid max-uid"),
     spec("MaxClientsVHost", "mpm_itk", SERVER, None, "number"),
     spec("NiceValue", "mpm_itk", NOT_HTACCESS, None, "-20..19"),
+    // mod_access_compat (httpd 2.2's host-based access control)
+    spec(
+        "Allow",
+        "access_compat",
+        SECTIONS,
+        Some(O::Limit),
+        "from all|host|ip|env=[!]env-variable [...]",
+    ),
+    spec(
+        "Deny",
+        "access_compat",
+        SECTIONS,
+        Some(O::Limit),
+        "from all|host|ip|env=[!]env-variable [...]",
+    ),
+    spec(
+        "Order",
+        "access_compat",
+        SECTIONS,
+        Some(O::Limit),
+        "deny,allow|allow,deny|mutual-failure",
+    ),
+    spec(
+        "Satisfy",
+        "access_compat",
+        SECTIONS,
+        Some(O::AuthConfig),
+        "Any|All",
+    ),
     // mod_actions
     spec(
         "Action",
@@ -636,6 +688,14 @@ pub static DIRECTIVES: &[Spec] = &[
         ANY,
         Some(O::Indexes),
         INDEX_DECORATION,
+    ),
+    // mod_cgid: scripts run from the worker, there is no cgid daemon
+    no_effect(
+        "ScriptSock",
+        "cgid",
+        MAIN,
+        None,
+        "itkd runs scripts from the worker that serves the request; there is no cgid daemon and no socket",
     ),
     // mod_dir
     spec(

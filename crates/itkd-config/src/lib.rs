@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod dirconf;
 pub mod directives;
 pub mod expr;
@@ -20,6 +21,7 @@ pub mod mime;
 pub mod model;
 pub mod modules;
 pub mod require;
+pub mod rlimit;
 pub mod ssl;
 pub mod vhost;
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use apacheconf::{Diagnostic, Directive, Parsed, Span};
 
+use crate::access::{AccessCompat, HostRule, Limited, Methods, Order, Satisfy};
 use crate::dirconf::{
     Action, DirConfig, EnvOp, ErrorDocument, HeaderAction, HeaderOp, HeaderPiece, HeaderTable,
     OptionSet, OptionsSetting, Overrides, Redirect, Section, SectionKind, SectionPattern,
@@ -125,6 +126,11 @@ struct Loader<'a> {
     static_ids: Vec<StaticId>,
     /// The main configuration file, for problems that belong to no line.
     main_span: Span,
+    /// Every handler named by SetHandler/AddHandler (and mod_php's `AddType
+    /// application/x-httpd-php`) that only an `Action` could run, for one warning each.
+    handler_uses: Vec<(Span, String, String)>,
+    /// Every `Action` trigger of the configuration.
+    action_triggers: Vec<String>,
 }
 
 /// Builds the model from a parsed tree. The returned config is only meaningful when no
@@ -196,6 +202,8 @@ impl<'a> Loader<'a> {
             log_formats: HashMap::new(),
             transfer_format: None,
             static_ids: Vec::new(),
+            handler_uses: Vec::new(),
+            action_triggers: Vec::new(),
             main_span: Span {
                 file: file.into(),
                 line: 0,
@@ -206,6 +214,42 @@ impl<'a> Loader<'a> {
     fn error(&mut self, d: &Directive, message: impl Into<String>) {
         self.diags
             .push(Diagnostic::error(&d.span, Some(&d.name), message));
+    }
+
+    /// Records an `Action` trigger and returns true: `[t, ..] if !self.note_action(t)` is
+    /// a match guard that records and falls through to the arms that parse.
+    fn note_action(&mut self, trigger: &str) -> bool {
+        self.action_triggers.push(trigger.to_ascii_lowercase());
+        true
+    }
+
+    /// A handler named by `d`: where it was set (for the worker's refusal line), and, if
+    /// itkd runs it only through an `Action`, remembered for [`Loader::warn_handlers`].
+    fn note_handler(&mut self, d: &Directive, handler: &str, dir: &mut DirConfig) {
+        dir.handler_origins
+            .push((handler.to_owned(), format!("{} at {}", d.name, d.span)));
+        if !crate::dirconf::runs_itself(handler) {
+            self.handler_uses
+                .push((d.span.clone(), d.name.clone(), handler.to_owned()));
+        }
+    }
+
+    /// `itkd -t`: one warning per directive naming a handler that no `Action` of the
+    /// configuration runs: its files are refused (500), never sent as they are.
+    fn warn_handlers(&mut self) {
+        for (span, name, handler) in std::mem::take(&mut self.handler_uses) {
+            if self.action_triggers.contains(&handler) {
+                continue;
+            }
+            self.diags.push(Diagnostic::warning(
+                &span,
+                Some(&name),
+                format!(
+                    "itkd cannot run the handler {handler}{}: files it applies to are refused with 500 and an error-log line, never sent as they are (httpd would send them)",
+                    crate::dirconf::handler_hint(&handler)
+                ),
+            ));
+        }
     }
 
     fn warn(&mut self, d: &Directive, message: impl Into<String>) {
@@ -441,6 +485,15 @@ impl<'a> Loader<'a> {
         );
         let methods: Vec<String> = d.args.iter().map(|m| m.to_ascii_uppercase()).collect();
         let except = d.is("LimitExcept");
+        // Order/Allow/Deny/Satisfy inside stand in the enclosing section, for these
+        // methods only (httpd's cmd->limited).
+        if let Some(inner_access) = inner.access_compat.take() {
+            let scope = Methods {
+                listed: Some(methods.clone()),
+                except,
+            };
+            access_compat(dir).extend(inner_access.limited_to(&scope));
+        }
         if let Some(rule) = inner.require.take() {
             let limited = Require::Methods {
                 methods,
@@ -949,6 +1002,9 @@ impl<'a> Loader<'a> {
                     return self.error(d, format!("{} requires at least two arguments", d.name));
                 };
                 let value = value.to_ascii_lowercase();
+                if lower == "addhandler" || crate::dirconf::names_a_handler(&value) {
+                    self.note_handler(d, &value, dir);
+                }
                 let pairs = exts.iter().map(|e| (normalize_ext(e), value.clone()));
                 if lower == "addhandler" {
                     dir.handlers.extend(pairs);
@@ -971,6 +1027,9 @@ impl<'a> Loader<'a> {
                 if let Some(arg) = self.one_arg(d) {
                     let value = (!arg.eq_ignore_ascii_case("none")).then(|| arg.to_ascii_lowercase());
                     if lower == "sethandler" {
+                        if let Some(handler) = &value {
+                            self.note_handler(d, handler, dir);
+                        }
                         dir.set_handler = Some(value);
                     } else {
                         dir.force_type = Some(value);
@@ -978,6 +1037,7 @@ impl<'a> Loader<'a> {
                 }
             }
             "action" => match d.args.as_slice() {
+                [trigger, ..] if !self.note_action(trigger) => {}
                 [trigger, script] => dir.actions.push(Action {
                     trigger: trigger.to_ascii_lowercase(),
                     script: script.clone(),
@@ -1012,6 +1072,44 @@ impl<'a> Loader<'a> {
                 }
                 Err(e) => self.error(d, e),
             },
+            "order" => match d.args.as_slice() {
+                [arg] => match Order::parse(arg) {
+                    Ok(value) => access_compat(dir).order.push(Limited { value, methods: Methods::default() }),
+                    Err(e) => self.error(d, e),
+                },
+                _ => self.error(d, "order takes one argument, 'allow,deny', 'deny,allow', or 'mutual-failure'"),
+            },
+            "allow" | "deny" => {
+                let Some((from, hosts)) = d.args.split_first().filter(|(_, h)| !h.is_empty()) else {
+                    return self.error(d, format!("{lower} requires at least two arguments, 'from' followed by hostnames or IP-address wildcards"));
+                };
+                if !from.eq_ignore_ascii_case("from") {
+                    return self.error(d, "allow and deny must be followed by 'from'");
+                }
+                for host in hosts {
+                    match HostRule::parse(host) {
+                        Ok(value) => {
+                            let rule = Limited { value, methods: Methods::default() };
+                            let list = access_compat(dir);
+                            if lower == "allow" { list.allow.push(rule) } else { list.deny.push(rule) }
+                        }
+                        Err(e) => self.error(d, e),
+                    }
+                }
+            }
+            "satisfy" => {
+                if let Some(arg) = self.one_arg(d) {
+                    match Satisfy::parse(arg) {
+                        Ok(value) => access_compat(dir).satisfy.push(Limited { value, methods: Methods::default() }),
+                        Err(e) => self.error(d, e),
+                    }
+                }
+            }
+            "cgipassauth" => {
+                if let Some(on) = self.flag(d) {
+                    dir.cgi_pass_auth = Some(on);
+                }
+            }
             "limitrequestbody" => {
                 if let Some(arg) = self.one_arg(d) {
                     // httpd 2.4: 0 (unlimited) to 2^31 - 1 bytes.
@@ -1021,6 +1119,12 @@ impl<'a> Loader<'a> {
                     }
                 }
             }
+            "rlimitcpu" | "rlimitmem" | "rlimitnproc" => match crate::rlimit::RLimit::parse(&d.name, &d.args) {
+                Ok(limit) if lower == "rlimitcpu" => dir.rlimits.cpu = Some(limit),
+                Ok(limit) if lower == "rlimitmem" => dir.rlimits.mem = Some(limit),
+                Ok(limit) => dir.rlimits.nproc = Some(limit),
+                Err(e) => self.error(d, e),
+            },
             "serversignature" => {
                 if let Some(arg) = self.one_arg(d) {
                     dir.server_signature = match arg.to_ascii_lowercase().as_str() {
@@ -1674,6 +1778,7 @@ impl<'a> Loader<'a> {
         main: ServerScope,
         vhosts: Vec<VhostScope>,
     ) -> ServerConfig {
+        self.warn_handlers();
         let root = self.server_root.clone();
         let main_span = self.main_span.clone();
         // Without User/Group: httpd's compiled default is `#-1`, an id no request may
@@ -2036,6 +2141,12 @@ fn merge_ssl(own: SslFields, main: Option<&SslSettings>) -> SslSettings {
         honor_cipher_order: own.honor_cipher_order.unwrap_or(base.honor_cipher_order),
         session_tickets: own.session_tickets.unwrap_or(base.session_tickets),
     }
+}
+
+/// The section's mod_access_compat settings, made on their first directive (httpd creates
+/// a module's per-directory config when one of its directives is used).
+fn access_compat(dir: &mut DirConfig) -> &mut AccessCompat {
+    dir.access_compat.get_or_insert_with(AccessCompat::default)
 }
 
 fn add_require(dir: &mut DirConfig, rule: Require) {

@@ -27,6 +27,7 @@ const STATIC: &[&str] = &[
 
 /// Modules whose job itkd does (their directives are in the directive table).
 const PROVIDED: &[&str] = &[
+    "access_compat",
     "actions",
     "auth_basic",
     "authn_core",
@@ -37,6 +38,9 @@ const PROVIDED: &[&str] = &[
     "authz_core",
     "authz_host",
     "autoindex",
+    // mod_cgi and mod_cgid alike: the worker runs the script itself, as the tenant.
+    "cgi",
+    "cgid",
     "dir",
     "env",
     "headers",
@@ -132,7 +136,9 @@ mod tests {
 
     #[test]
     fn unknown_modules_warn_with_their_name() {
-        assert_eq!(load("alias"), ModuleLoad::Provided);
+        for provided in ["alias", "cgi", "cgid", "access_compat", "dir"] {
+            assert_eq!(load(provided), ModuleLoad::Provided, "{provided}");
+        }
         match load("php") {
             ModuleLoad::Skipped(why) => assert!(why.contains("php-cgi via Action"), "{why}"),
             other => panic!("{other:?}"),

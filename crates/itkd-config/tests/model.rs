@@ -590,3 +590,76 @@ fn ssl_directives_merge_and_report_with_file_and_line() {
         "{w:?}"
     );
 }
+
+/// mod_access_compat's and CGIPassAuth's errors and contexts, with httpd's wording
+/// (checked against `apache2 -t`).
+#[test]
+fn access_compat_and_cgi_pass_auth_errors_as_httpd() {
+    let in_dir = |line: &str| format!("<Directory /x>\n{line}\n</Directory>");
+    let table: &[(String, &str)] = &[
+        ("Order deny,allow".into(), "t.conf:5: Order: not allowed here"),
+        ("Satisfy any".into(), "t.conf:5: Satisfy: not allowed here"),
+        ("CGIPassAuth On".into(), "t.conf:5: CGIPassAuth: not allowed here"),
+        (in_dir("Order allow, deny"), "t.conf:6: Order: order takes one argument, 'allow,deny', 'deny,allow', or 'mutual-failure'"),
+        (in_dir("Order foo"), "t.conf:6: Order: unknown order"),
+        (in_dir("Allow 1.2.3.4"), "t.conf:6: Allow: allow requires at least two arguments, 'from' followed by hostnames or IP-address wildcards"),
+        (in_dir("Deny from"), "t.conf:6: Deny: deny requires at least two arguments, 'from' followed by hostnames or IP-address wildcards"),
+        (in_dir("Allow to 1.2.3.4"), "t.conf:6: Allow: allow and deny must be followed by 'from'"),
+        (in_dir("Deny from 300.1.1.1"), "t.conf:6: Deny: The specified IP address is invalid."),
+        (in_dir("Deny from 1.2.3.4/0"), "t.conf:6: Deny: The specified network mask is invalid."),
+        (in_dir("Deny from foo/24"), "t.conf:6: Deny: An IP address was expected"),
+        (in_dir("Satisfy some"), "t.conf:6: Satisfy: Satisfy either 'any' or 'all'."),
+        (in_dir("CGIPassAuth maybe"), "t.conf:6: CGIPassAuth: CGIPassAuth must be On or Off"),
+    ];
+    for (snippet, want) in table {
+        let l = load(snippet);
+        assert_eq!(errors(&l), [*want], "for {snippet:?}");
+    }
+    // What httpd accepts, itkd accepts (apache2 -t: Syntax OK).
+    for ok in [
+        in_dir("Order Deny,Allow\nDeny from all\nAllow from 10.1 10.2.0.0/16 10.3.0.0/255.255.0.0 ::1 2001:db8::/32 localhost .example.com env=A env=!B\nSatisfy Any\nCGIPassAuth On"),
+        "<Location />\nOrder mutual-failure\nAllow from all\n<Limit POST>\nDeny from all\n</Limit>\n</Location>".into(),
+        "<Files x>\norder allow,deny\nallow from all\n</Files>".into(),
+    ] {
+        config(&ok);
+    }
+}
+
+/// `.htaccess`: Order/Allow/Deny need `AllowOverride Limit`, Satisfy and CGIPassAuth need
+/// `AuthConfig` (httpd's OR_LIMIT and OR_AUTHCFG).
+#[test]
+fn access_compat_in_htaccess_follows_allow_override() {
+    let text = "Order deny,allow\nDeny from all\nSatisfy All\nCGIPassAuth On\n";
+    for (allow, want) in [
+        (
+            "AllowOverride Limit",
+            vec![
+                "/w/.htaccess:3: Satisfy: not allowed here",
+                "/w/.htaccess:4: CGIPassAuth: not allowed here",
+            ],
+        ),
+        (
+            "AllowOverride AuthConfig",
+            vec![
+                "/w/.htaccess:1: Order: not allowed here",
+                "/w/.htaccess:2: Deny: not allowed here",
+            ],
+        ),
+        ("AllowOverride Limit AuthConfig", vec![]),
+        (
+            "AllowOverride None\nAllowOverrideList Order Deny",
+            vec![
+                "/w/.htaccess:3: Satisfy: not allowed here",
+                "/w/.htaccess:4: CGIPassAuth: not allowed here",
+            ],
+        ),
+    ] {
+        let (h, errs) = htaccess(text, allow);
+        assert_eq!(errs, want, "{allow}");
+        if want.is_empty() {
+            assert_eq!(h.dir.cgi_pass_auth, Some(true));
+            let access = h.dir.access_compat.expect("Order/Deny/Satisfy are kept");
+            assert_eq!((access.deny.len(), access.satisfy.len()), (1, 1));
+        }
+    }
+}

@@ -35,6 +35,8 @@ pub struct CgiRequest<'a> {
     pub content_length: Option<u64>,
     /// `SetEnv`/`PassEnv` and the like, already resolved.
     pub extra: &'a [(String, String)],
+    /// `CGIPassAuth On`: `Authorization` and `Proxy-Authorization` reach the script.
+    pub pass_auth: bool,
 }
 
 /// httpd's default `PATH` for scripts (`DEFAULT_PATH` in mod_cgi's build).
@@ -45,11 +47,13 @@ pub fn environment(req: &CgiRequest<'_>) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let mut set = |k: &str, v: String| env.push((k.to_owned(), v));
     for (name, value) in req.headers {
-        // httpoxy: never HTTP_PROXY. Credentials stay with the server (httpd passes
-        // Authorization only when told to).
-        if name == http::header::PROXY_AUTHORIZATION
-            || name == http::header::AUTHORIZATION
-            || name.as_str() == "proxy"
+        // httpoxy: never HTTP_PROXY.
+        if name.as_str() == "proxy" {
+            continue;
+        }
+        // Credentials stay with the server unless `CGIPassAuth On` (ap_add_common_vars).
+        if (name == http::header::PROXY_AUTHORIZATION || name == http::header::AUTHORIZATION)
+            && !req.pass_auth
         {
             continue;
         }
@@ -285,17 +289,33 @@ pub fn split_path_info_with_meta(
     path: &Path,
     root: &Path,
 ) -> Option<(PathBuf, String, std::fs::Metadata)> {
+    use std::os::unix::ffi::OsStrExt;
+    // `/doku.php/`: PATH_INFO is `/` (httpd); Path forgets a trailing slash, so keep it.
+    let trailing = path.as_os_str().as_bytes().ends_with(b"/");
     let mut candidate = path.to_path_buf();
     let mut rest: Vec<String> = Vec::new();
     loop {
-        if let Ok(meta) = std::fs::metadata(&candidate) {
+        let stat = if trailing && rest.is_empty() {
+            // `file.php/`: stat without the slash (with it, a file is ENOTDIR).
+            std::fs::metadata(&candidate).or_else(|_| {
+                let bare = candidate.as_os_str().as_bytes();
+                let bare = std::ffi::OsStr::from_bytes(&bare[..bare.len().saturating_sub(1)]);
+                std::fs::metadata(bare)
+            })
+        } else {
+            std::fs::metadata(&candidate)
+        };
+        if let Ok(meta) = stat {
             if meta.is_file() {
-                let info = if rest.is_empty() {
-                    String::new()
-                } else {
-                    rest.iter().rev().map(|s| format!("/{s}")).collect()
-                };
-                return Some((candidate, info, meta));
+                let mut info: String = rest.iter().rev().map(|s| format!("/{s}")).collect();
+                if trailing {
+                    info.push('/');
+                }
+                let bytes = candidate.as_os_str().as_bytes();
+                let file = PathBuf::from(std::ffi::OsStr::from_bytes(
+                    bytes.strip_suffix(b"/").unwrap_or(bytes),
+                ));
+                return Some((file, info, meta));
             }
             return None;
         }
@@ -313,6 +333,30 @@ pub fn split_path_info_with_meta(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_info_of_a_trailing_slash() {
+        let root = tempfile::tempdir().unwrap();
+        let script = root.path().join("doku.php");
+        std::fs::write(&script, "x").unwrap();
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        let split = |rest: &str| {
+            let path = PathBuf::from(format!("{}{rest}", root.path().display()));
+            split_path_info(&path, root.path())
+        };
+        assert_eq!(split("/doku.php/"), Some((script.clone(), "/".to_owned())));
+        assert_eq!(
+            split("/doku.php/a/b/"),
+            Some((script.clone(), "/a/b/".to_owned()))
+        );
+        assert_eq!(
+            split("/doku.php/a"),
+            Some((script.clone(), "/a".to_owned()))
+        );
+        assert_eq!(split("/doku.php"), Some((script, String::new())));
+        assert_eq!(split("/sub/"), None);
+        assert_eq!(split("/missing/"), None);
+    }
 
     #[test]
     fn header_blocks() {
@@ -407,6 +451,7 @@ mod tests {
             redirect: None,
             content_length: Some(3),
             extra: &[],
+            pass_auth: false,
         };
         let env = environment(&req);
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -427,5 +472,51 @@ mod tests {
         }
         assert_eq!(get("HTTP_PROXY"), None, "httpoxy");
         assert_eq!(get("HTTPS"), None);
+    }
+
+    /// `CGIPassAuth`: without it no credentials reach the script; with it both
+    /// `Authorization` and `Proxy-Authorization` do (as httpd's ap_add_common_vars).
+    #[test]
+    fn credentials_reach_the_script_only_with_cgi_pass_auth() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Basic dTpw".parse().unwrap());
+        headers.insert("proxy-authorization", "Basic eHg=".parse().unwrap());
+        headers.insert("proxy", "http://evil/".parse().unwrap());
+        for (pass_auth, authorization, proxy_authorization) in [
+            (false, None, None),
+            (true, Some("Basic dTpw"), Some("Basic eHg=")),
+        ] {
+            let env = environment(&CgiRequest {
+                method: "GET",
+                request_uri: "/t.sh",
+                query: None,
+                protocol: "HTTP/1.1",
+                headers: &headers,
+                remote: "127.0.0.1:5555".parse().unwrap(),
+                local: "127.0.0.1:80".parse().unwrap(),
+                server_name: "a.test",
+                server_port: 80,
+                server_admin: None,
+                server_software: "itkd",
+                document_root: Path::new("/srv/a"),
+                script_filename: Path::new("/srv/a/t.sh"),
+                script_name: "/t.sh",
+                path_info: "",
+                path_translated: None,
+                https: false,
+                redirect: None,
+                content_length: None,
+                extra: &[],
+                pass_auth,
+            });
+            let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            assert_eq!(get("HTTP_AUTHORIZATION"), authorization, "{pass_auth}");
+            assert_eq!(
+                get("HTTP_PROXY_AUTHORIZATION"),
+                proxy_authorization,
+                "{pass_auth}"
+            );
+            assert_eq!(get("HTTP_PROXY"), None, "httpoxy, {pass_auth}");
+        }
     }
 }

@@ -402,11 +402,18 @@ fn canned_text(status: u16, ctx: &ErrorContext<'_>, out: &mut String) {
 
 /// httpd's `ap_psignature("<hr>\n", r)`.
 fn signature(ctx: &ErrorContext<'_>, out: &mut String) {
+    out.push_str(&server_signature(ctx, "<hr>\n"));
+}
+
+/// httpd's `ap_psignature(prefix, r)`: empty with `ServerSignature Off`; with the empty
+/// prefix it is a CGI's `SERVER_SIGNATURE`.
+pub fn server_signature(ctx: &ErrorContext<'_>, prefix: &str) -> String {
     let name = escape_html(ctx.server_name);
+    let mut out = String::new();
     match ctx.signature {
         Signature::Off => {}
         Signature::On => out.push_str(&format!(
-            "<hr>\n<address>{} Server at {name} Port {}</address>\n",
+            "{prefix}<address>{} Server at {name} Port {}</address>\n",
             ctx.banner, ctx.port
         )),
         Signature::EMail => {
@@ -417,13 +424,14 @@ fn signature(ctx: &ErrorContext<'_>, out: &mut String) {
                 "mailto:"
             };
             out.push_str(&format!(
-                "<hr>\n<address>{} Server at <a href=\"{mailto}{}\">{name}</a> Port {}</address>\n",
+                "{prefix}<address>{} Server at <a href=\"{mailto}{}\">{name}</a> Port {}</address>\n",
                 ctx.banner,
                 escape_html(ctx.server_admin),
                 ctx.port
             ));
         }
     }
+    out
 }
 
 /// httpd's `ap_escape_html`: `<`, `>`, `&` and `"` only (`'` stays).

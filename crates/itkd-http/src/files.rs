@@ -50,6 +50,12 @@ pub enum Outcome {
         log: Option<String>,
         headers: HeaderMap,
     },
+    /// A directory asked for with its trailing slash: mod_dir's `DirectoryIndex` names,
+    /// as URIs in order. The caller serves the first that is a regular file through the
+    /// whole request path again (sections, handler, `Action`, CGI: an index.php is run,
+    /// never sent), else [`no_index`]. The static handler never serves an index file
+    /// itself.
+    Directory { index: Vec<String> },
 }
 
 impl Outcome {
@@ -98,44 +104,22 @@ pub fn serve_with(
     req: &FileRequest<'_>,
     known: Option<&Metadata>,
 ) -> Outcome {
-    match req.method {
-        // httpd's default handler serves a file for POST too (the body was read and
-        // discarded); ranges stay GET's, conditionals answer 412 rather than 304.
-        "GET" | "HEAD" | "POST" => {}
-        "OPTIONS" => {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                header::ALLOW,
-                HeaderValue::from_static("GET,POST,OPTIONS,HEAD"),
-            );
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-            return Outcome::Response {
-                status: 200,
-                headers,
-                body: Body::Empty,
-            };
-        }
-        _ => {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                header::ALLOW,
-                HeaderValue::from_static("GET,POST,OPTIONS,HEAD"),
-            );
-            return Outcome::Error {
-                status: 405,
-                log: None,
-                headers,
-            };
-        }
-    }
     let options = dir.effective_options();
     if let Some(refusal) = check_symlinks(&mapped.root, &mapped.path, options) {
         return refusal;
     }
-    let meta = match known
+    let stat = known
         .cloned()
-        .map_or_else(|| std::fs::metadata(&mapped.path), Ok)
-    {
+        .map_or_else(|| std::fs::metadata(&mapped.path), Ok);
+    // mod_dir works for every method (its fixup runs before any handler): a POST to a
+    // directory reaches its index script.
+    if stat.as_ref().is_ok_and(Metadata::is_dir) {
+        return directory(mapped, dir, req);
+    }
+    if let Some(refusal) = method_refusal(req) {
+        return refusal;
+    }
+    let meta = match stat {
         Ok(meta) => meta,
         // A directory on the way the tenant may not search: httpd's directory walk stops
         // there (request.c) with AH00035.
@@ -151,10 +135,34 @@ pub fn serve_with(
         }
         Err(e) => return stat_error(&mapped.path, &e),
     };
-    if meta.is_dir() {
-        return directory(mapped, dir, types, req, options);
-    }
     file(&mapped.path, &meta, dir, types, req)
+}
+
+/// httpd's default handler: GET, HEAD and POST are served (POST's body was read and
+/// discarded; ranges stay GET's, conditionals answer 412 rather than 304), OPTIONS is
+/// answered, any other method is a 405, whether the file exists or not.
+fn method_refusal(req: &FileRequest<'_>) -> Option<Outcome> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET,POST,OPTIONS,HEAD"),
+    );
+    match req.method {
+        "GET" | "HEAD" | "POST" => None,
+        "OPTIONS" => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+            Some(Outcome::Response {
+                status: 200,
+                headers,
+                body: Body::Empty,
+            })
+        }
+        _ => Some(Outcome::Error {
+            status: 405,
+            log: None,
+            headers,
+        }),
+    }
 }
 
 fn stat_error(path: &Path, e: &std::io::Error) -> Outcome {
@@ -206,13 +214,7 @@ pub fn check_symlinks(root: &Path, path: &Path, options: OptionSet) -> Option<Ou
     None
 }
 
-fn directory(
-    mapped: &Mapped,
-    dir: &DirConfig,
-    types: &MimeTypes,
-    req: &FileRequest<'_>,
-    options: OptionSet,
-) -> Outcome {
+fn directory(mapped: &Mapped, dir: &DirConfig, req: &FileRequest<'_>) -> Outcome {
     if !mapped.uri_path.ends_with('/') {
         // mod_dir: a directory without its trailing slash → 301 to the slashed URL.
         let mut location = format!("{}://{}{}/", req.scheme, req.host, mapped.uri_path);
@@ -230,22 +232,33 @@ fn directory(
             headers,
         };
     }
-    let names: Vec<&str> = match &dir.directory_index {
+    // mod_dir: a relative name is relative to the directory's URI, an absolute one is a
+    // URI of its own (`DirectoryIndex /index.php`).
+    let index = index_names(dir)
+        .into_iter()
+        .map(|name| {
+            if name.starts_with('/') {
+                name.to_owned()
+            } else {
+                format!("{}{name}", mapped.uri_path)
+            }
+        })
+        .collect();
+    Outcome::Directory { index }
+}
+
+/// The `DirectoryIndex` names in force (mod_dir's default: index.html).
+fn index_names(dir: &DirConfig) -> Vec<&str> {
+    match &dir.directory_index {
         Some(list) => list.iter().map(String::as_str).collect(),
         None => vec![DEFAULT_INDEX],
-    };
-    for name in &names {
-        let candidate = mapped.path.join(name);
-        if let Ok(meta) = std::fs::metadata(&candidate) {
-            if meta.is_file() {
-                if let Some(refusal) = check_symlinks(&mapped.root, &candidate, options) {
-                    return refusal;
-                }
-                return file(&candidate, &meta, dir, types, req);
-            }
-        }
     }
-    if options.contains(OptionSet::INDEXES) {
+}
+
+/// A directory none of whose `DirectoryIndex` names is a file: mod_autoindex's listing
+/// with `Options Indexes`, else httpd's 403 (AH01276).
+pub fn no_index(mapped: &Mapped, dir: &DirConfig, req: &FileRequest<'_>) -> Outcome {
+    if dir.effective_options().contains(OptionSet::INDEXES) {
         return listing(&mapped.path, &mapped.uri_path, req);
     }
     Outcome::error(
@@ -253,7 +266,7 @@ fn directory(
         Some(format!(
             "AH01276: Cannot serve directory {}/: No matching DirectoryIndex ({}) found, and server-generated directory index forbidden by Options directive",
             mapped.path.display().to_string().trim_end_matches('/'),
-            names.join(",")
+            index_names(dir).join(",")
         )),
     )
 }
@@ -620,8 +633,11 @@ fn preconditions(req: &FileRequest<'_>, etag: &str, last_modified: SystemTime) -
             });
         }
     } else if let Some(since) = get(header::IF_MODIFIED_SINCE).and_then(date) {
+        // httpd's ap_meets_conditions: a date in the future is no validator (a client's
+        // clock ahead must not pin a stale copy).
         if matches!(req.method, "GET" | "HEAD")
             && whole_seconds(last_modified) <= whole_seconds(since)
+            && whole_seconds(since) <= whole_seconds(req.now)
         {
             return Some(304);
         }

@@ -10,13 +10,17 @@
 //!   [`process::drop_to_pool_identity`], which comes after [`seccomp::confine_id_changes`]
 //!   (the filter needs CAP_SYS_ADMIN to go in without NO_NEW_PRIVS).
 //! - worker, per connection: [`signals::reset_to_default`], [`process::set_pdeathsig`],
-//!   [`scoreboard::Scoreboard::try_enter_vhost`], [`credentials::switch_to`].
+//!   [`scoreboard::Scoreboard::try_enter_vhost`], [`credentials::switch_to`]; for each CGI
+//!   script, [`rlimit::set_in_child`] and [`process::set_pdeathsig_in_child`] before the
+//!   spawn, [`pidfd::AsyncPidFd::open`] after it.
 
 pub mod credentials;
 pub mod error;
 pub mod fileio;
 pub mod hugecode;
+pub mod pidfd;
 pub mod process;
+pub mod rlimit;
 pub mod scoreboard;
 pub mod seccomp;
 pub mod shared;

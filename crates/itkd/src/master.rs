@@ -256,8 +256,13 @@ fn notice(generation: &Generation, message: &str) {
 
 /// A line of the master's own in the main server's ErrorLog.
 fn log_main(generation: &Generation, level: itkd_http::logfmt::Level, message: &str) {
-    if let Some(file) = generation.shared.logs.main_error() {
-        logs::write_error(file, "mpm_itk", level, None, message);
+    if let Some(log) = generation.shared.logs.main_error() {
+        // httpd logs its own notices (start, graceful restart, stop) under any LogLevel.
+        if level == itkd_http::logfmt::Level::Notice {
+            logs::write_error_always(&log.file, "mpm_itk", level, None, message);
+        } else {
+            logs::write_error(log, "mpm_itk", level, None, message);
+        }
     }
 }
 

@@ -128,6 +128,8 @@ pub fn run(
         logs,
         requests: 0,
         busy: false,
+        head_started: false,
+        heads: 0,
         idle_since: Instant::now(),
         keep_alive_timeout: shared.config.main.keep_alive_timeout,
         current: 0,
@@ -143,7 +145,7 @@ pub fn run(
     let local_set = tokio::task::LocalSet::new();
     // Boxed: the connection's future (6.7 KiB) would otherwise be copied on the stack by
     // each layer of block_on, pages a fresh worker faults in.
-    local_set.block_on(
+    let code = local_set.block_on(
         &runtime,
         Box::pin(async {
             if stream.set_nonblocking(true).is_err() {
@@ -169,7 +171,7 @@ pub fn run(
                 // connection a page fault or more per key, and ring does not wipe them on
                 // drop anyway (ARCHITECTURE.md, HTTPS).
                 std::mem::forget(certs);
-                return serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await;
+                return serve_http(conn, stream).await;
             };
             let session =
                 crate::tls::handshake(&certs, &shared.config, stream, local, default).await;
@@ -179,16 +181,19 @@ pub fn run(
             match session {
                 Ok((tls, info)) => {
                     state.borrow_mut().tls = Some(info);
-                    serve_http(conn, hyper_util::rt::TokioIo::new(tls)).await
+                    serve_http(conn, tls).await
                 }
                 Err(crate::tls::NoSession::PlainHttp(stream)) => {
                     state.borrow_mut().plain_on_tls = true;
-                    serve_http(conn, hyper_util::rt::TokioIo::new(stream)).await
+                    serve_http(conn, stream).await
                 }
                 Err(crate::tls::NoSession::Closed) => 0,
             }
         }),
-    )
+    );
+    // The connection is closed; scripts still at work keep this process (cgi.rs).
+    local_set.block_on(&runtime, crate::cgi::wait_for_scripts());
+    code
 }
 
 /// What serving one connection needs besides its bytes.
@@ -205,7 +210,7 @@ struct Conn<'a> {
 /// HTTP/1.1 on `io` (plain TCP or a TLS session) until the connection ends.
 async fn serve_http<I>(conn: Conn<'_>, io: I) -> i32
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let Conn {
         shared,
@@ -215,21 +220,46 @@ where
         board,
         slot,
     } = conn;
+    let main = &shared.config.main;
+    // mod_reqtimeout's header stage (its first limit; the MinRate extension is not
+    // applied to headers), else Timeout.
+    let header_timeout = if main.read_timeouts.header.init.is_zero() {
+        main.timeout
+    } else {
+        main.read_timeouts.header.init.min(main.timeout)
+    };
+    let io = hyper_util::rt::TokioIo::new(Watched {
+        inner: io,
+        state: state.clone(),
+        timeout: header_timeout,
+        deadline: Some(Box::pin(tokio::time::sleep(header_timeout))),
+        armed_at: 0,
+        answer: None,
+        page: timeout_page(shared),
+    });
     {
         let main = &shared.config.main;
         let service = hyper::service::service_fn(|req| {
             let state = state.clone();
             async move {
-                state.borrow_mut().busy = true;
+                {
+                    let mut st = state.borrow_mut();
+                    st.busy = true;
+                    st.head_started = false;
+                    st.heads = st.heads.wrapping_add(1);
+                }
                 let start = SystemTime::now();
                 let (parts, body) = req.into_parts();
                 let req = Request::from_parts(parts, ());
                 let result = handle(shared, &state, &req, body, peer, local, board, slot).await;
                 result.map(|mut response| {
                     apply_header_actions(&state, &mut response, start);
-                    access_log(shared, &state, &req, &response, peer, local, start);
-                    // The body marks the connection idle again once hyper is done with it.
-                    response.body_mut().state = Some(state.clone());
+                    let entry = access_log(shared, &state, &req, &response, peer, local, start);
+                    // The body writes the log line once hyper is done with it (the bytes
+                    // and time of the whole response), and marks the connection idle.
+                    let body = response.body_mut();
+                    body.log = entry.map(|(entry, index)| PendingLog { entry, index });
+                    body.state = Some(state.clone());
                     response
                 })
             }
@@ -237,14 +267,14 @@ where
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(hyper_util::rt::TokioTimer::new())
-            // mod_reqtimeout's header stage (its first limit; the MinRate extension is
-            // not applied to headers), else Timeout.
-            .header_read_timeout(if main.read_timeouts.header.init.is_zero() {
-                main.timeout
-            } else {
-                main.read_timeouts.header.init.min(main.timeout)
-            })
+            // The header timeout is `Watched`'s (it can still answer 408); hyper's is
+            // only a backstop behind it.
+            .header_read_timeout(header_timeout + Duration::from_secs(2))
             .keep_alive(main.keep_alive)
+            // httpd's spelling of field names (`Content-Type`, `Last-Modified`), not
+            // hyper's lower case; `ETag` and `WWW-Authenticate` come out as `Etag` and
+            // `Www-Authenticate` (names are case-insensitive, RFC 9110 §5.1).
+            .title_case_headers(true)
             // Room for LimitRequestLine plus LimitRequestFields lines of LimitRequestFieldSize;
             // the exact limits are checked per request (400/414 as httpd answers).
             .max_buf_size(buffer_limit(main))
@@ -264,9 +294,146 @@ where
     }
 }
 
+/// httpd's 408 page with `Connection: close`, as bytes for [`Watched`] to write.
+fn timeout_page(shared: &Shared) -> Bytes {
+    let config = &shared.config;
+    let banner = errors::server_banner(
+        config.server_tokens,
+        "itkd",
+        env!("CARGO_PKG_VERSION"),
+        "Unix",
+        &[],
+    );
+    let mut ctx = ErrorContext::new("GET");
+    ctx.banner = &banner;
+    let name = config.main.server_name.clone().unwrap_or_default();
+    ctx.server_name = &name;
+    let page = errors::error_body(408, &ctx);
+    Bytes::from(format!(
+        "HTTP/1.1 408 Request Timeout\r\nDate: {}\r\nServer: {banner}\r\nContent-Length: {}\r\nConnection: close\r\nContent-Type: {}\r\n\r\n{page}",
+        httpdate::fmt_http_date(SystemTime::now()),
+        page.len(),
+        errors::CONTENT_TYPE
+    ))
+}
+
+/// The connection's bytes as hyper reads them, with the request-head timeout hyper
+/// cannot answer: httpd sends 408 for a head whose request line arrived but not the
+/// rest within the header timeout, and closes silently on nothing or a partial request
+/// line. The clock starts with the connection, then with the first bytes of each later
+/// head (a kept-alive connection's wait for them is KeepAliveTimeout's, `idle_watch`).
+struct Watched<T> {
+    inner: T,
+    state: Rc<RefCell<State>>,
+    timeout: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// `State::heads` when the clock started: a head handed over since stops it.
+    armed_at: u32,
+    /// The 408 being written: what is left of it.
+    answer: Option<Bytes>,
+    page: Bytes,
+}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRead for Watched<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.answer.is_none() {
+            let before = buf.filled().len();
+            let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+            let fresh = &buf.filled()[before..];
+            let (busy, heads) = this
+                .state
+                .try_borrow()
+                .map_or((true, this.armed_at), |st| (st.busy, st.heads));
+            if busy || heads != this.armed_at {
+                // The head was handed over: this clock is done.
+                this.deadline = None;
+            }
+            if !busy && !fresh.is_empty() {
+                if this.deadline.is_none() {
+                    this.deadline = Some(Box::pin(tokio::time::sleep(this.timeout)));
+                    this.armed_at = heads;
+                }
+                if fresh.contains(&b'\n') {
+                    if let Ok(mut st) = this.state.try_borrow_mut() {
+                        st.head_started = true;
+                    }
+                }
+            }
+            if !matches!(polled, Poll::Pending) {
+                return polled;
+            }
+            let Some(deadline) = this.deadline.as_mut() else {
+                return Poll::Pending;
+            };
+            if std::future::Future::poll(deadline.as_mut(), cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.deadline = None;
+            let line_in = this
+                .state
+                .try_borrow()
+                .is_ok_and(|st| st.head_started && !st.busy && st.heads == this.armed_at);
+            if !line_in {
+                // Nothing, or part of a request line: closed without a word.
+                return Poll::Ready(Ok(()));
+            }
+            this.answer = Some(this.page.clone());
+        }
+        // Write the 408, then end the input: hyper closes the connection.
+        while let Some(rest) = this.answer.as_mut().filter(|r| !r.is_empty()) {
+            match Pin::new(&mut this.inner).poll_write(cx, rest) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    let _ = rest.split_to(n);
+                }
+                Poll::Ready(_) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if Pin::new(&mut this.inner).poll_flush(cx).is_pending() {
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 /// Resolves once the connection has waited longer than KeepAliveTimeout for its next
 /// request (httpd closes it then, without a response). The first request's wait is
-/// hyper's header_read_timeout (Timeout).
+/// `Watched`'s header timeout (Timeout, or RequestReadTimeout's header stage).
 async fn idle_watch(state: &RefCell<State>) {
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -295,6 +462,11 @@ pub struct State {
     requests: u32,
     /// A response is being produced or sent.
     busy: bool,
+    /// A request line arrived since the last request was handed over (a head is under
+    /// way: httpd's 408 if it does not complete in time).
+    head_started: bool,
+    /// Request heads handed over so far (the header clock of each is `Watched`'s).
+    heads: u32,
     /// When the last response finished.
     idle_since: Instant,
     keep_alive_timeout: Duration,
@@ -420,6 +592,19 @@ async fn handle(
     if host.is_none() && req.version() == Version::HTTP_11 {
         return Ok(page(config, None, 400, req, true));
     }
+    // httpd's fix_hostname: a Host that is no host name is a 400 (`Host: a b`), before
+    // any vhost is chosen.
+    if let Some(h) = host.as_deref().filter(|h| !valid_host(h)) {
+        log_error(
+            state,
+            0,
+            "core",
+            Level::Debug,
+            Some(peer),
+            &format!("AH00550: Client sent malformed Host header: {h}"),
+        );
+        return Ok(page(config, None, 400, req, true));
+    }
     let index = config.route_index(local.ip(), local.port(), host.as_deref());
     let server = config.server(index);
     {
@@ -463,6 +648,11 @@ async fn handle(
     if let Some(status) = framing_refusal(req) {
         return Ok(page(config, Some(server), status, req, true));
     }
+    // httpd's ap_send_http_trace, a map_to_storage hook: answered before the section
+    // walk, so before the switch and with no tenant file touched.
+    if req.method() == http::Method::TRACE {
+        return Ok(trace(config, server, req, body).await);
+    }
     // The asterisk-form: `OPTIONS *` asks about the server, httpd answers 200 with no
     // body (any other method with `*` is a 400 below, as httpd's).
     if req.method() == http::Method::OPTIONS && req.uri() == "*" {
@@ -488,7 +678,7 @@ async fn handle(
     let mapped = mapping::map(server, &uri_path);
     // Before the switch no tenant file is read: the walk only notes whether any level's
     // AllowOverride would read a .htaccess, so the walk after the switch runs only then.
-    let (dir, wants_htaccess) = section_walk(state, server, index, &mapped.path, &uri_path);
+    let (dir, _) = section_walk(state, server, index, &mapped.path, &uri_path);
     let server_name = server.server_name.clone().unwrap_or_default();
     let ctx = ExprContext {
         http_host: host.as_deref(),
@@ -583,7 +773,267 @@ async fn handle(
     let max = server.max_keep_alive_requests;
     let last = max != 0 && state.borrow().requests > max;
 
-    // Now, as the tenant: the .htaccess files along the path (AllowOverride permitting).
+    let redirect_host = host.clone().unwrap_or_else(|| server_name.clone());
+    let ctx = Ctx {
+        shared,
+        state,
+        req,
+        peer,
+        local,
+        index,
+        server,
+        host: host.as_deref(),
+        redirect_host: &redirect_host,
+        scheme,
+        now,
+        identity: &wanted,
+    };
+    let target = Target {
+        uri_path,
+        query: req.uri().query().map(str::to_owned),
+        reached: Reached::Request,
+    };
+    let mut response = serve(&ctx, target, Some(body)).await;
+    if last {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(response)
+}
+
+/// The request being served once the worker is the tenant: what every stage after the
+/// credential switch reads. An internal redirect serves another URI with the same one.
+struct Ctx<'a> {
+    shared: &'a Shared,
+    state: &'a RefCell<State>,
+    req: &'a Request<()>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    index: usize,
+    server: &'a Server,
+    host: Option<&'a str>,
+    /// The Host header as sent, else the ServerName (mod_dir's and mod_alias's redirects).
+    redirect_host: &'a str,
+    scheme: &'static str,
+    now: SystemTime,
+    /// The identity this worker switched to for the request.
+    identity: &'a Identity,
+}
+
+/// A URI to serve, and how the request came to it.
+struct Target {
+    /// Normalized, `%`-decoded.
+    uri_path: String,
+    query: Option<String>,
+    reached: Reached,
+}
+
+/// How a [`Target`] was reached.
+#[derive(Clone)]
+enum Reached {
+    /// The request's own URI.
+    Request,
+    /// mod_dir's `DirectoryIndex` (httpd's fast internal redirect: no REDIRECT_*).
+    Index,
+    /// A script's local `Location` (RFC 3875 §6.2.2): served as a GET, REDIRECT_STATUS 200.
+    Location { from: Box<Target> },
+    /// An `ErrorDocument`: served as a GET, the response keeps `status` unless the
+    /// document says otherwise; `headers` (WWW-Authenticate, Allow) go out with it.
+    Error {
+        status: u16,
+        from: Box<Target>,
+        headers: HeaderMap,
+    },
+}
+
+impl Clone for Target {
+    fn clone(&self) -> Target {
+        Target {
+            uri_path: self.uri_path.clone(),
+            query: self.query.clone(),
+            reached: self.reached.clone(),
+        }
+    }
+}
+
+impl Target {
+    /// The method the handler sees: httpd turns an ErrorDocument's or a script
+    /// redirect's request into a GET (HEAD stays HEAD).
+    fn method<'r>(&self, req: &'r Request<()>) -> &'r str {
+        match &self.reached {
+            Reached::Request | Reached::Index => req.method().as_str(),
+            _ if req.method() == http::Method::HEAD => "HEAD",
+            _ => "GET",
+        }
+    }
+
+    /// The request this one was redirected from (REDIRECT_STATUS, REDIRECT_URL,
+    /// REDIRECT_QUERY_STRING), if httpd marks it so.
+    fn redirected(&self) -> Option<(u16, &Target)> {
+        match &self.reached {
+            Reached::Location { from } => Some((200, from)),
+            Reached::Error { status, from, .. } => Some((*status, from)),
+            Reached::Request | Reached::Index => None,
+        }
+    }
+
+    /// The status an `ErrorDocument` keeps.
+    fn error_status(&self) -> Option<u16> {
+        match &self.reached {
+            Reached::Error { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// An internal redirect asked for by a stage: the response it rides on is never sent.
+#[derive(Clone)]
+struct InternalRedirect(Box<Target>);
+
+/// httpd's default LimitInternalRecursion.
+const LIMIT_INTERNAL_RECURSION: u32 = 10;
+
+/// Serves `target` and every internal redirect it leads to (DirectoryIndex, a script's
+/// local Location, an ErrorDocument), each through the whole path again: sections,
+/// `.htaccess`, access control, handler. A loop, not recursion: each stage that wants
+/// another URI answers with an [`InternalRedirect`] marker.
+async fn serve(c: &Ctx<'_>, target: Target, body: Option<Incoming>) -> Response<ResponseBody> {
+    let mut body = body;
+    let mut target = target;
+    let mut depth = 0;
+    loop {
+        let mut response = serve_once(c, &target, &mut body).await;
+        let Some(InternalRedirect(next)) = response.extensions_mut().remove::<InternalRedirect>()
+        else {
+            return finish_error_document(c, &target, response);
+        };
+        depth += 1;
+        if depth > LIMIT_INTERNAL_RECURSION {
+            log_error(
+                c.state,
+                c.index,
+                "core",
+                Level::Error,
+                Some(c.peer),
+                &format!("AH00124: Request exceeded the limit of {LIMIT_INTERNAL_RECURSION} internal redirects due to probable configuration error. Use 'LimitInternalRecursion' to increase the limit if necessary. Use 'LogLevel debug' to get a backtrace."),
+            );
+            return page(&c.shared.config, Some(c.server), 500, c.req, true);
+        }
+        // An error while serving an ErrorDocument: httpd's page for the first error, not
+        // another document (no loop of error documents).
+        if let (Some(first), Reached::Error { .. }) = (target.error_status(), &next.reached) {
+            return error_response(
+                &c.shared.config,
+                Some(c.server),
+                first,
+                c.req,
+                false,
+                None,
+                HeaderMap::new(),
+            );
+        }
+        target = *next;
+    }
+}
+
+/// The response to an `ErrorDocument` target: the error's status unless the document
+/// set its own, and the error's headers; an error while serving the document gives
+/// httpd's page for the original error.
+fn finish_error_document(
+    c: &Ctx<'_>,
+    target: &Target,
+    mut response: Response<ResponseBody>,
+) -> Response<ResponseBody> {
+    let Reached::Error {
+        status, headers, ..
+    } = &target.reached
+    else {
+        return response;
+    };
+    let produced = response.extensions().get::<Produced>().copied();
+    if produced == Some(Produced::ErrorPath) {
+        return error_response(
+            &c.shared.config,
+            Some(c.server),
+            *status,
+            c.req,
+            false,
+            None,
+            headers.clone(),
+        );
+    }
+    if response.status() == StatusCode::OK {
+        *response.status_mut() =
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    for (name, value) in headers {
+        response.headers_mut().insert(name, value.clone());
+    }
+    response
+}
+
+/// A response that asks [`serve`] to serve `target` instead.
+fn redirect_to(target: Target) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::from(Body::Empty));
+    response
+        .extensions_mut()
+        .insert(InternalRedirect(Box::new(target)));
+    response
+}
+
+/// One URI, as the tenant: `.htaccess` → authentication and authorization → mod_alias
+/// redirects → the handler (Action, CGI, a handler itkd cannot run, static files).
+async fn serve_once(
+    c: &Ctx<'_>,
+    target: &Target,
+    body: &mut Option<Incoming>,
+) -> Response<ResponseBody> {
+    let (shared, state, req, peer, local, index, server, now) = (
+        c.shared, c.state, c.req, c.peer, c.local, c.index, c.server, c.now,
+    );
+    let config = &shared.config;
+    let uri_path = target.uri_path.as_str();
+    let mapped = mapping::map(server, uri_path);
+    // The file and the PATH_INFO after it (looked up as the tenant): `<Files>` sections
+    // match the file's name, not the PATH_INFO's last part (httpd's file walk runs on
+    // r->filename after the directory walk split it).
+    let (split, known) = match itkd_http::cgi::split_path_info_with_meta(&mapped.path, &mapped.root)
+    {
+        Some((file, info, meta)) => {
+            // The stat of the whole path, reused by the static handler.
+            let known = (info.is_empty() && file == mapped.path).then_some(meta);
+            (Some((file, info)), known)
+        }
+        None => (None, None),
+    };
+    let walk_path = split
+        .as_ref()
+        .map_or(mapped.path.as_path(), |(file, _)| file);
+    let (dir, wants_htaccess) = section_walk(state, server, index, walk_path, uri_path);
+    if !matches!(target.reached, Reached::Request) {
+        // mpm-itk: the identity was chosen for the request's URI; a redirect to a place
+        // whose sections name another one cannot be served by this process.
+        let server_name = server.server_name.clone().unwrap_or_default();
+        let ctx = ExprContext {
+            http_host: c.host,
+            server_name: &server_name,
+            request_uri: uri_path,
+            request_env: &[],
+        };
+        match identity::identity(config, &dir, &ctx, &SysLookup) {
+            Ok(id) if id == *c.identity => {}
+            other => {
+                let why = match other {
+                    Err(e) => e.to_string(),
+                    Ok(_) => format!("{uri_path} is served as another uid/gid than the request it was redirected from"),
+                };
+                log_error(state, index, "mpm_itk", Level::Error, Some(peer), &why);
+                return page(config, Some(server), 500, req, true);
+            }
+        }
+    }
+    // The .htaccess files along the path (AllowOverride permitting).
     let dir = {
         let mut reader = |level: &std::path::Path, overrides: &itkd_config::Overrides| {
             cached_htaccess(state, index, level, overrides, || {
@@ -591,7 +1041,7 @@ async fn handle(
             })
         };
         let walked = if wants_htaccess {
-            walk::dir_config_with(server, Some(&mapped.path), &uri_path, &mut reader).map(Rc::new)
+            walk::dir_config_with(server, Some(walk_path), uri_path, &mut reader).map(Rc::new)
         } else {
             Ok(dir)
         };
@@ -604,21 +1054,19 @@ async fn handle(
                     Level::Crit
                 };
                 log_error(state, index, "core", level, Some(peer), &stop.log);
-                return Ok(page(
-                    config,
-                    Some(server),
-                    stop.status,
-                    req,
-                    stop.status == 500,
-                ));
+                return page(config, Some(server), stop.status, req, stop.status == 500);
             }
         }
     };
+    let error = |status: u16, headers: HeaderMap| {
+        document_or_page(config, server, &dir, status, req, headers, target)
+    };
     // mod_env: SetEnv/PassEnv/UnsetEnv of the merged sections (.htaccess included), for
-    // CGI and Require env.
+    // CGI, `Header ... env=` and the log's `%{…}e` (access control sees none of them, as
+    // in httpd, where mod_env runs after the access stage).
     let mut request_env = itkd_config::dirconf::EnvOp::apply(&dir.env, |k| std::env::var(k).ok());
     // mod_ssl's variables (CGI, `%{…}x`/`%{…}e` in logs).
-    if let Some(t) = &tls {
+    if let Some(t) = &state.borrow().tls {
         request_env.extend(t.variables());
     }
     {
@@ -628,7 +1076,7 @@ async fn handle(
     }
     // Basic authentication (the password and group files are read as the tenant).
     let mut auth_log = Vec::new();
-    let authenticated = authenticate(&dir, req, &uri_path, &mut auth_log);
+    let authenticated = authenticate(&dir, req, uri_path, &mut auth_log);
     for (level, message) in auth_log {
         log_error(state, index, "auth_basic", level, Some(peer), &message);
     }
@@ -643,7 +1091,7 @@ async fn handle(
                 Some(peer),
                 &message,
             );
-            return Ok(page(config, Some(server), 500, req, true));
+            return page(config, Some(server), 500, req, true);
         }
     };
     if let Some(u) = &user {
@@ -654,12 +1102,32 @@ async fn handle(
         ip: peer.ip(),
         local_ip: local.ip(),
         method: req.method().as_str(),
-        env: &request_env,
+        // httpd checks access before its fixups hook, where mod_env's SetEnv/PassEnv and
+        // mod_ssl's variables are set: `Require env` and `Allow from env=` see none of
+        // them (only SetEnvIf's, which itkd does not set).
+        env: &[],
         user: user.as_deref(),
         groups: &groups,
+        host_names: &authz::Resolver,
     };
-    match authz::access(dir.require.as_ref(), &client) {
+    let verdict = authz::access(&dir, &client);
+    if verdict.host_denied {
+        // mod_access_compat logs its refusal even when `Satisfy Any` lets Require decide.
+        log_error(
+            state,
+            index,
+            "access_compat",
+            Level::Error,
+            Some(peer),
+            &format!(
+                "AH01797: client denied by server configuration: {}",
+                mapped.path.display()
+            ),
+        );
+    }
+    match verdict.access {
         authz::Access::Granted => {}
+        authz::Access::HostDenied => return error(403, HeaderMap::new()),
         authz::Access::NeedsUser if dir.auth_basic == Some(true) => {
             let message = match &user {
                 Some(u) => format!("AH01631: user {u}: authorization failure for \"{uri_path}\": "),
@@ -678,9 +1146,7 @@ async fn handle(
             if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
                 headers.insert(header::WWW_AUTHENTICATE, v);
             }
-            return Ok(document_or_page(
-                config, server, &dir, 401, req, headers, now,
-            ));
+            return error(401, headers);
         }
         authz::Access::NeedsUser => {
             // httpd: a rule naming users with no AuthType is a configuration error.
@@ -692,7 +1158,7 @@ async fn handle(
                 Some(peer),
                 &format!("AH00027: No authentication done but request not allowed without authentication for {uri_path}. Authentication not configured?"),
             );
-            return Ok(page(config, Some(server), 500, req, true));
+            return page(config, Some(server), 500, req, true);
         }
         authz::Access::Denied => {
             log_error(
@@ -706,52 +1172,33 @@ async fn handle(
                     mapped.path.display()
                 ),
             );
-            return Ok(document_or_page(
-                config,
-                server,
-                &dir,
-                403,
-                req,
-                HeaderMap::new(),
-                now,
-            ));
+            return error(403, HeaderMap::new());
         }
     }
     // mod_alias: Redirect, RedirectMatch, RedirectPermanent, RedirectTemp.
-    let redirect_host = host.clone().unwrap_or_else(|| server_name.clone());
-    if let Some((status, target)) = mapping::redirect_for(
+    if let Some((status, location)) = mapping::redirect_for(
         &dir.redirects,
-        &uri_path,
-        req.uri().query(),
-        scheme,
-        &redirect_host,
+        uri_path,
+        target.query.as_deref(),
+        c.scheme,
+        c.redirect_host,
     ) {
         let mut headers = HeaderMap::new();
-        if let Some(v) = target.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        if let Some(v) = location.and_then(|t| HeaderValue::from_str(&t).ok()) {
             headers.insert(header::LOCATION, v);
         }
-        return Ok(document_or_page(
-            config, server, &dir, status, req, headers, now,
-        ));
+        return error(status, headers);
     }
-    // CGI: ScriptAlias, or the cgi-script handler by SetHandler/AddHandler (ExecCGI).
-    let (split, known) = match itkd_http::cgi::split_path_info_with_meta(&mapped.path, &mapped.root)
-    {
-        Some((file, info, meta)) => {
-            // The stat of the whole path, reused by the static handler.
-            let known = (info.is_empty() && file == mapped.path).then_some(meta);
-            (Some((file, info)), known)
-        }
-        None => (None, None),
-    };
+    // The handler: mod_mime's by the file's name (whether it exists or not, as httpd),
+    // SetHandler, or ScriptAlias's cgi-script.
+    let named = walk_path;
     let handler = if mapped.script {
         Some("cgi-script".to_owned())
     } else {
-        split.as_ref().and_then(|(file, _)| handler_of(file, &dir))
+        handler_of(named, &dir)
     };
-    let media_type = split
-        .as_ref()
-        .and_then(|(file, _)| file.file_name())
+    let media_type = named
+        .file_name()
         .and_then(|n| files::content_type(&n.to_string_lossy(), &dir, &config.mime_types));
     let action = dir
         .actions
@@ -762,6 +1209,13 @@ async fn handle(
                 || media_type.as_deref() == Some(a.trigger.as_str())
         })
         .cloned();
+    // httpd runs a file by its media type when no handler is set (mod_php's `AddType
+    // application/x-httpd-php`, mod_cgi's `application/x-httpd-cgi`).
+    let handler = handler.or_else(|| {
+        media_type
+            .clone()
+            .filter(|t| itkd_config::dirconf::names_a_handler(t))
+    });
     let cgi = |dir| CgiContext {
         shared,
         state,
@@ -771,19 +1225,48 @@ async fn handle(
         peer,
         local,
         index,
-        host: host.as_deref(),
-        now,
+        host: c.host,
         env: &request_env,
+        target,
     };
     // The script paths are boxed: their state is large (about 20 KiB), and hyper moves
     // this future (through the stack, into its heap slot) for every request, static
     // files too; each KiB moved is a page or so for a fresh worker to fault in.
     if let Some(action) = action.filter(|_| !mapped.script) {
-        return Ok(Box::pin(run_action(cgi(&dir), &mapped, split, &action, body)).await);
+        return Box::pin(run_action(cgi(&dir), &mapped, split, &action, body.take())).await;
     }
-    if handler.as_deref() == Some("cgi-script") {
-        return Ok(Box::pin(run_cgi(cgi(&dir), &mapped, split, body)).await);
+    match handler.as_deref() {
+        Some("cgi-script" | "application/x-httpd-cgi") => {
+            return Box::pin(run_cgi(cgi(&dir), &mapped, split, body.take())).await;
+        }
+        None | Some("default-handler") => {}
+        // A handler itkd cannot run (mod_php without php_module, php-fpm's proxy:fcgi,
+        // fcgid, wsgi, ...): httpd would send the file as it is, its source; itkd never
+        // does (docs/security.md). A file that does not exist is still a 404.
+        Some(unknown) if split.is_some() => {
+            let origin = dir
+                .handler_origins
+                .iter()
+                .rev()
+                .find(|(name, _)| name == unknown)
+                .map_or_else(String::new, |(_, at)| format!(", set by {at}"));
+            log_error(
+                state,
+                index,
+                "core",
+                Level::Error,
+                Some(peer),
+                &format!(
+                    "handler '{unknown}' is not available in itkd{}{origin}: refusing to send {} as it is",
+                    itkd_config::dirconf::handler_hint(unknown),
+                    named.display()
+                ),
+            );
+            return error(500, HeaderMap::new());
+        }
+        Some(_) => {}
     }
+    let method = target.method(req);
     if !known_to_httpd(req.method()) {
         log_error(
             state,
@@ -798,44 +1281,189 @@ async fn handle(
                 req.version()
             ),
         );
-        return Ok(page(config, Some(server), 501, req, true));
+        return page(config, Some(server), 501, req, true);
     }
-    if let Err(status) = discard_body(body, server, &dir).await {
-        return Ok(page(config, Some(server), status, req, true));
+    if let Some(body) = body.take() {
+        if let Err(status) = discard_body(body, server, &dir).await {
+            return page(config, Some(server), status, req, true);
+        }
     }
+    let plain = HeaderMap::new();
     let file_req = FileRequest {
-        method: req.method().as_str(),
-        headers: req.headers(),
-        query: req.uri().query(),
-        scheme,
-        host: &redirect_host,
+        method,
+        // An ErrorDocument or a script's redirect target is fetched unconditionally.
+        headers: match target.reached {
+            Reached::Request | Reached::Index => req.headers(),
+            _ => &plain,
+        },
+        query: target.query.as_deref(),
+        scheme: c.scheme,
+        host: c.redirect_host,
         now,
     };
-    let response =
-        match files::serve_with(&mapped, &dir, &config.mime_types, &file_req, known.as_ref()) {
-            Outcome::Response {
-                status,
-                headers,
-                body,
-            } => build(config, status, headers, ResponseBody::from(body)),
-            Outcome::Error {
-                status,
-                log,
-                headers,
-            } => {
-                if let Some(message) = log {
-                    log_error(state, index, "core", Level::Error, Some(peer), &message);
-                }
-                document_or_page(config, server, &dir, status, req, headers, now)
+    match files::serve_with(&mapped, &dir, &config.mime_types, &file_req, known.as_ref()) {
+        Outcome::Response {
+            status,
+            headers,
+            body,
+        } => build(config, status, headers, ResponseBody::from(body)),
+        Outcome::Directory { index: names } => {
+            // mod_dir: the first name that is a regular file is served as if requested.
+            let found = names.into_iter().find(|uri| {
+                std::fs::metadata(mapping::map(server, uri).path).is_ok_and(|m| m.is_file())
+            });
+            match found {
+                Some(uri_path) => redirect_to(Target {
+                    uri_path,
+                    query: target.query.clone(),
+                    reached: Reached::Index,
+                }),
+                None => match files::no_index(&mapped, &dir, &file_req) {
+                    Outcome::Response {
+                        status,
+                        headers,
+                        body,
+                    } => build(config, status, headers, ResponseBody::from(body)),
+                    outcome => static_error(c, &dir, target, outcome),
+                },
             }
-        };
-    let mut response = response;
-    if last {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        outcome => static_error(c, &dir, target, outcome),
     }
-    Ok(response)
+}
+
+/// The static handler's refusal: its log line, then the error page or ErrorDocument.
+fn static_error(
+    c: &Ctx<'_>,
+    dir: &DirConfig,
+    target: &Target,
+    outcome: Outcome,
+) -> Response<ResponseBody> {
+    match outcome {
+        Outcome::Error {
+            status,
+            log,
+            headers,
+        } => {
+            if let Some(message) = log {
+                // httpd's default handler logs a missing file at info (AH00128), every other
+                // refusal at error.
+                let level = if message.starts_with("AH00128:") {
+                    Level::Info
+                } else {
+                    Level::Error
+                };
+                log_error(c.state, c.index, "core", level, Some(c.peer), &message);
+            }
+            document_or_page(
+                &c.shared.config,
+                c.server,
+                dir,
+                status,
+                c.req,
+                headers,
+                target,
+            )
+        }
+        // Responses and directories are handled by the caller.
+        _ => page(&c.shared.config, Some(c.server), 500, c.req, true),
+    }
+}
+
+/// httpd's fix_hostname: letters, digits, `-`, `_` and single dots, then an optional
+/// `:port` of digits; or a bracketed IPv6 literal with an optional port.
+fn valid_host(host: &str) -> bool {
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((literal, after)) = rest.split_once(']') else {
+            return false;
+        };
+        return literal.parse::<std::net::Ipv6Addr>().is_ok()
+            && (after.is_empty() || after.strip_prefix(':').is_some_and(digits));
+    }
+    let (name, port) = host.split_once(':').unwrap_or((host, ""));
+    digits(port)
+        && !name.contains("..")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `TRACE` (TraceEnable): `Off` → 405; `On` → the request head echoed as `message/http`,
+/// a request body refused with 413; `extended` → the body echoed too (up to
+/// LimitRequestBody). Header names come lower-case (hyper keeps no original case).
+async fn trace(
+    config: &ServerConfig,
+    server: &Server,
+    req: &Request<()>,
+    body: Incoming,
+) -> Response<ResponseBody> {
+    use itkd_config::model::TraceEnable;
+    let mut headers = HeaderMap::new();
+    if server.trace_enable == TraceEnable::Off {
+        headers.insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET,POST,OPTIONS,HEAD"),
+        );
+        return error_response(config, Some(server), 405, req, false, None, headers);
+    }
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut echo = Vec::new();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().to_string(), |pq| pq.as_str().to_owned());
+    let version = if req.version() == Version::HTTP_10 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    };
+    echo.extend_from_slice(format!("TRACE {target} {version}\r\n").as_bytes());
+    for (name, value) in req.headers() {
+        echo.extend_from_slice(name.as_str().as_bytes());
+        echo.extend_from_slice(b": ");
+        echo.extend_from_slice(value.as_bytes());
+        echo.extend_from_slice(b"\r\n");
+    }
+    echo.extend_from_slice(b"\r\n");
+    if has_body {
+        if server.trace_enable != TraceEnable::Extended {
+            return error_response(
+                config,
+                Some(server),
+                413,
+                req,
+                true,
+                Some("TRACE with a request body is not allowed"),
+                headers,
+            );
+        }
+        let limit = server
+            .dir
+            .limit_request_body
+            .unwrap_or(DEFAULT_LIMIT_REQUEST_BODY);
+        let collected =
+            http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+        match http_body_util::BodyExt::collect(collected).await {
+            Ok(all) => echo.extend_from_slice(&all.to_bytes()),
+            Err(_) => return page(config, Some(server), 413, req, true),
+        }
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("message/http"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(echo.len()));
+    build(
+        config,
+        200,
+        headers,
+        ResponseBody::from(Body::Bytes(Bytes::from(echo))),
+    )
 }
 
 fn host_of<B>(req: &Request<B>) -> Option<String> {
@@ -1366,8 +1994,8 @@ struct CgiContext<'a> {
     local: SocketAddr,
     index: usize,
     host: Option<&'a str>,
-    now: SystemTime,
     env: &'a [(String, String)],
+    target: &'a Target,
 }
 
 /// httpd 2.4.54+'s default LimitRequestBody: 1 GiB.
@@ -1377,7 +2005,7 @@ async fn run_cgi(
     c: CgiContext<'_>,
     mapped: &mapping::Mapped,
     split: Option<(std::path::PathBuf, String)>,
-    body: Incoming,
+    body: Option<Incoming>,
 ) -> Response<ResponseBody> {
     let config = &c.shared.config;
     let log = |status: u16, message: &str| {
@@ -1389,7 +2017,7 @@ async fn run_cgi(
             status,
             c.req,
             HeaderMap::new(),
-            c.now,
+            c.target,
         )
     };
     if !mapped.script
@@ -1430,6 +2058,8 @@ async fn run_cgi(
         path_info,
         path_translated,
         redirect: None,
+        handler: None,
+        pass_auth: c.dir.cgi_pass_auth == Some(true),
     };
     exec_cgi(c, invocation, body).await
 }
@@ -1465,10 +2095,10 @@ fn refuse_symlink(
                 status,
                 c.req,
                 headers,
-                c.now,
+                c.target,
             ))
         }
-        Outcome::Response { .. } => None,
+        Outcome::Response { .. } | Outcome::Directory { .. } => None,
     }
 }
 
@@ -1480,6 +2110,11 @@ struct Invocation {
     path_translated: Option<std::path::PathBuf>,
     /// Reached through `Action`: REDIRECT_STATUS and REDIRECT_URL.
     redirect: Option<(u16, String)>,
+    /// The `Action`'s trigger: REDIRECT_HANDLER.
+    handler: Option<String>,
+    /// `CGIPassAuth` of the script's own URL (httpd: for an `Action`, the action script's
+    /// sections decide, not the requested file's).
+    pass_auth: bool,
 }
 
 /// `Action handler-or-type /script-url [virtual]`: the file's handler (or media type)
@@ -1490,19 +2125,28 @@ async fn run_action(
     mapped: &mapping::Mapped,
     split: Option<(std::path::PathBuf, String)>,
     action: &itkd_config::dirconf::Action,
-    body: Incoming,
+    body: Option<Incoming>,
 ) -> Response<ResponseBody> {
     let config = &c.shared.config;
     if split.is_none() && !action.is_virtual {
         log_error(
             c.state,
             c.index,
-            "core",
+            "actions",
             Level::Error,
             Some(c.peer),
-            &format!("AH00128: File does not exist: {}", mapped.path.display()),
+            // mod_actions' own line, at error (not the default handler's AH00128).
+            &format!("AH00652: File does not exist: {}", mapped.path.display()),
         );
-        return document_or_page(config, c.server, c.dir, 404, c.req, HeaderMap::new(), c.now);
+        return document_or_page(
+            config,
+            c.server,
+            c.dir,
+            404,
+            c.req,
+            HeaderMap::new(),
+            c.target,
+        );
     }
     let target = action.script.split('?').next().unwrap_or(&action.script);
     let script = mapping::normalize(target, c.server.allow_encoded_slashes)
@@ -1526,7 +2170,15 @@ async fn run_action(
                 action.script
             ),
         );
-        return document_or_page(config, c.server, c.dir, 404, c.req, HeaderMap::new(), c.now);
+        return document_or_page(
+            config,
+            c.server,
+            c.dir,
+            404,
+            c.req,
+            HeaderMap::new(),
+            c.target,
+        );
     };
     if let Some(refusal) = refuse_symlink(&c, &root, &script, &its_dir) {
         return refusal;
@@ -1537,11 +2189,17 @@ async fn run_action(
         path_info: mapped.uri_path.clone(),
         path_translated: Some(mapped.path.clone()),
         redirect: Some((200, mapped.uri_path.clone())),
+        handler: Some(action.trigger.clone()),
+        pass_auth: its_dir.cgi_pass_auth == Some(true),
     };
     exec_cgi(c, invocation, body).await
 }
 
-async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Response<ResponseBody> {
+async fn exec_cgi(
+    c: CgiContext<'_>,
+    inv: Invocation,
+    body: Option<Incoming>,
+) -> Response<ResponseBody> {
     let config = &c.shared.config;
     let Invocation {
         script,
@@ -1549,7 +2207,31 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
         path_info,
         path_translated,
         redirect,
+        handler,
+        pass_auth,
     } = inv;
+    // httpd's REDIRECT_* variables: the request this script was redirected from (its
+    // `Action`, or a script's Location or an ErrorDocument before that).
+    let mut extra = c.env.to_vec();
+    let mut set = |name: &str, value: &str| extra.push((name.to_owned(), value.to_owned()));
+    let redirect = match (redirect, c.target.redirected()) {
+        (Some((_, url)), _) => {
+            if let Some(h) = &handler {
+                set("REDIRECT_HANDLER", h);
+            }
+            if let Some(q) = &c.target.query {
+                set("REDIRECT_QUERY_STRING", q);
+            }
+            Some((c.target.error_status().unwrap_or(200), url))
+        }
+        (None, Some((status, from))) => {
+            if let Some(q) = &from.query {
+                set("REDIRECT_QUERY_STRING", q);
+            }
+            Some((status, from.uri_path.clone()))
+        }
+        (None, None) => None,
+    };
     let limit = c
         .dir
         .limit_request_body
@@ -1586,10 +2268,10 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
         "HTTP/1.1"
     };
     let request_uri = c.req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    let env = itkd_http::cgi::environment(&itkd_http::cgi::CgiRequest {
+    let mut env = itkd_http::cgi::environment(&itkd_http::cgi::CgiRequest {
         method: c.req.method().as_str(),
         request_uri,
-        query: c.req.uri().query(),
+        query: c.target.query.as_deref(),
         protocol,
         headers: c.req.headers(),
         remote: c.peer,
@@ -1610,24 +2292,46 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
             .as_ref()
             .map(|(status, url)| (*status, url.as_str())),
         content_length,
-        extra: c.env,
+        extra: &extra,
+        pass_auth,
     });
-    let error_file = {
+    // SERVER_SIGNATURE: httpd's ap_psignature("", r) under the ServerSignature in force.
+    let mut sig = ErrorContext::new(c.req.method().as_str());
+    sig.signature = match c.dir.server_signature {
+        Some(ServerSignature::On) => Signature::On,
+        Some(ServerSignature::Email) => Signature::EMail,
+        Some(ServerSignature::Off) | None => Signature::Off,
+    };
+    sig.banner = &banner;
+    sig.server_name = &server_name;
+    sig.server_admin = c
+        .server
+        .server_admin
+        .as_deref()
+        .unwrap_or(errors::DEFAULT_ADMIN);
+    sig.port = host_port.or(c.server.server_name_port).unwrap_or(80);
+    if let Some(slot) = env.iter_mut().find(|(k, _)| k == "SERVER_SIGNATURE") {
+        slot.1 = errors::server_signature(&sig, "");
+    }
+    let error_log = {
         let st = c.state.borrow();
         st.logs.servers.first().and_then(|l| l.error.clone())
     };
     let peer = c.peer;
     let stderr_line = move |line: &str| {
-        if let Some(file) = &error_file {
-            logs::write_error(file, "cgi", Level::Error, Some(peer), line);
+        if let Some(log) = &error_log {
+            logs::write_error(log, "cgi", Level::Error, Some(peer), line);
         }
     };
     match crate::cgi::run(
         &script,
         env,
         body,
-        Some(limit),
-        c.server.timeout,
+        crate::cgi::Bounds {
+            body: Some(limit),
+            timeout: c.server.timeout,
+            rlimits: &c.dir.rlimits,
+        },
         crate::reqtimeout::BodyClock::new(c.server.read_timeouts.body, c.server.timeout),
         stderr_line,
     )
@@ -1657,37 +2361,28 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
                 status,
                 c.req,
                 HeaderMap::new(),
-                c.now,
+                c.target,
             )
         }
         crate::cgi::CgiResult::Head { head, output } => {
-            if let Some(target) = head.local_redirect {
-                // RFC 3875 §6.2.2: a local redirect is served as if requested.
+            if let Some(location) = head.local_redirect {
+                // RFC 3875 §6.2.2: a local redirect is served as if requested, as a GET,
+                // through the whole request path (httpd's ap_internal_redirect_handler).
                 drop(output);
-                let path = target.split('?').next().unwrap_or("/");
-                let Ok(uri) = mapping::normalize(path, c.server.allow_encoded_slashes) else {
+                let (path, query) = match location.split_once('?') {
+                    Some((p, q)) => (p, Some(q.to_owned())),
+                    None => (location.as_str(), None),
+                };
+                let Ok(uri_path) = mapping::normalize(path, c.server.allow_encoded_slashes) else {
                     return page(config, Some(c.server), 500, c.req, true);
                 };
-                let mapped = mapping::map(c.server, &uri);
-                let inner = walk::dir_config(c.server, Some(&mapped.path), &uri);
-                let get = FileRequest {
-                    method: "GET",
-                    headers: &HeaderMap::new(),
-                    query: None,
-                    scheme: "http",
-                    host: "",
-                    now: c.now,
-                };
-                return match files::serve(&mapped, &inner, &config.mime_types, &get) {
-                    Outcome::Response {
-                        status,
-                        headers,
-                        body,
-                    } => build(config, status, headers, ResponseBody::from(body)),
-                    Outcome::Error {
-                        status, headers, ..
-                    } => document_or_page(config, c.server, &inner, status, c.req, headers, c.now),
-                };
+                return redirect_to(Target {
+                    uri_path,
+                    query,
+                    reached: Reached::Location {
+                        from: Box::new(c.target.clone()),
+                    },
+                });
             }
             let mut response = build(
                 config,
@@ -1703,16 +2398,16 @@ async fn exec_cgi(c: CgiContext<'_>, inv: Invocation, body: Incoming) -> Respons
 }
 
 /// An error after the per-directory configuration is known: its `ErrorDocument` if one
-/// is set for `status` (a message, a local URL served with the error status, or a
-/// remote URL redirected to with 302), else httpd's page.
-fn document_or_page<B>(
+/// is set for `status` (a message, a local URL served through the whole request path
+/// with the error status, or a remote URL redirected to with 302), else httpd's page.
+fn document_or_page(
     config: &ServerConfig,
     server: &Server,
     dir: &DirConfig,
     status: u16,
-    req: &Request<B>,
+    req: &Request<()>,
     extra: HeaderMap,
-    now: SystemTime,
+    target: &Target,
 ) -> Response<ResponseBody> {
     let document = dir
         .error_documents
@@ -1745,37 +2440,23 @@ fn document_or_page<B>(
             error_response(config, Some(server), 302, req, false, None, headers)
         }
         Some(ErrorDocument::Local(path)) => {
-            // An internal redirect to the document, keeping the error status (httpd).
-            let target = path.split('?').next().unwrap_or(path);
-            let served = mapping::normalize(target, server.allow_encoded_slashes)
-                .ok()
-                .and_then(|uri| {
-                    let mapped = mapping::map(server, &uri);
-                    let inner = walk::dir_config(server, Some(&mapped.path), &uri);
-                    let get = FileRequest {
-                        method: if req.method() == http::Method::HEAD {
-                            "HEAD"
-                        } else {
-                            "GET"
-                        },
-                        headers: &HeaderMap::new(),
-                        query: None,
-                        scheme: "http",
-                        host: "",
-                        now,
-                    };
-                    match files::serve(&mapped, &inner, &config.mime_types, &get) {
-                        Outcome::Response {
-                            status: 200,
-                            headers,
-                            body,
-                        } => Some((headers, body)),
-                        _ => None,
-                    }
-                });
-            match served {
-                Some((headers, body)) => build(config, status, headers, ResponseBody::from(body)),
-                None => error_response(config, Some(server), status, req, false, None, extra),
+            // httpd's ap_die: an internal redirect to the document, which keeps the error
+            // status; a .php document is run like any script, never sent as it is.
+            let (target_path, query) = match path.split_once('?') {
+                Some((p, q)) => (p, Some(q.to_owned())),
+                None => (path.as_str(), None),
+            };
+            match mapping::normalize(target_path, server.allow_encoded_slashes) {
+                Ok(uri_path) => redirect_to(Target {
+                    uri_path,
+                    query,
+                    reached: Reached::Error {
+                        status,
+                        from: Box::new(target.clone()),
+                        headers: extra,
+                    },
+                }),
+                Err(_) => error_response(config, Some(server), status, req, false, None, extra),
             }
         }
         Some(ErrorDocument::Default) | None => {
@@ -1785,7 +2466,8 @@ fn document_or_page<B>(
 }
 
 /// One access-log line per answered request (a request dropped by a uid change is not
-/// logged, as in mpm-itk), written when the response head is ready.
+/// logged, as in mpm-itk), made when the response head is ready and written when the
+/// body is done (see [`PendingLog`]); `None` when the vhost has no access log.
 fn access_log<B>(
     shared: &Shared,
     state: &RefCell<State>,
@@ -1794,14 +2476,12 @@ fn access_log<B>(
     peer: SocketAddr,
     local: SocketAddr,
     start: SystemTime,
-) {
+) -> Option<(Box<LogEntry>, usize)> {
     let st = state.borrow();
     let index = st.current;
-    let Some(logs) = st.server_logs(index) else {
-        return;
-    };
+    let logs = st.server_logs(index)?;
     if logs.access.is_empty() {
-        return;
+        return None;
     }
     let server = shared.config.server(index);
     let mut e = LogEntry::new(peer, local, start);
@@ -1832,18 +2512,8 @@ fn access_log<B>(
     e.status = response.status().as_u16();
     e.request_headers = req.headers().clone();
     e.response_headers = response.headers().clone();
-    let body: u64 = if req.method() == http::Method::HEAD {
-        0
-    } else {
-        response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    e.body_bytes = body;
-    // Status line, headers (hyper adds Date: 37 bytes with its CRLF), blank line.
+    // The head as hyper writes it: status line, headers (plus Date: 37 bytes with its
+    // CRLF), blank line. The body's bytes are added as they are sent.
     let head: usize = 17
         + response
             .headers()
@@ -1852,7 +2522,23 @@ fn access_log<B>(
             .sum::<usize>()
         + 37
         + 2;
-    e.bytes_sent = body + head as u64;
+    e.bytes_sent = head as u64;
+    // %I: the request line, its header lines and the body as declared.
+    let request_head: usize = e.request_line.len()
+        + 2
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+        + 2;
+    let declared: u64 = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    e.bytes_received = request_head as u64 + declared;
     e.server_name = server.server_name.clone().unwrap_or_default();
     let (host_name, host_port) = host_of(req).map(|h| split_host(&h)).unwrap_or_default();
     e.host_name = if host_name.is_empty() {
@@ -1872,7 +2558,16 @@ fn access_log<B>(
     } else {
         ConnStatus::KeepAlive
     };
-    logs::write_access(logs, &e);
+    Some((Box::new(e), index))
+}
+
+/// An access-log line waiting for its response's body: `%b`, `%B`, `%O` count the body
+/// bytes handed to the connection and `%D`, `%T` the time to the last of them, for
+/// static files, CGI and streamed output alike (httpd logs after the last byte too).
+struct PendingLog {
+    entry: Box<LogEntry>,
+    /// The server whose logs get the line.
+    index: usize,
 }
 
 /// mod_headers: the request's `Header` actions on the response about to be sent.
@@ -1914,6 +2609,10 @@ pub struct ResponseBody {
     state: Option<Rc<RefCell<State>>>,
     /// A CGI script's output, streamed as it comes.
     cgi: Option<Box<crate::cgi::CgiOutput>>,
+    /// Body bytes handed to hyper so far.
+    sent: u64,
+    /// The access-log line, written when the body is done (dropped).
+    log: Option<PendingLog>,
 }
 
 impl From<Body> for ResponseBody {
@@ -1922,16 +2621,29 @@ impl From<Body> for ResponseBody {
             body,
             state: None,
             cgi: None,
+            sent: 0,
+            log: None,
         }
     }
 }
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
-        if let Some(state) = &self.state {
-            if let Ok(mut st) = state.try_borrow_mut() {
-                st.busy = false;
-                st.idle_since = Instant::now();
+        let Some(state) = &self.state else {
+            return;
+        };
+        if let Ok(mut st) = state.try_borrow_mut() {
+            st.busy = false;
+            st.idle_since = Instant::now();
+        }
+        if let (Some(PendingLog { mut entry, index }), Ok(st)) =
+            (self.log.take(), state.try_borrow())
+        {
+            entry.body_bytes = self.sent;
+            entry.bytes_sent += self.sent;
+            entry.duration = entry.request_time.elapsed().unwrap_or_default();
+            if let Some(logs) = st.server_logs(index) {
+                logs::write_access(logs, &entry);
             }
         }
     }
@@ -1946,9 +2658,34 @@ impl http_body::Body for ResponseBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
+        let polled = this.next_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            this.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        if self.cgi.is_some() {
+            return false;
+        }
+        match &self.body {
+            Body::Empty => true,
+            Body::Bytes(b) => b.is_empty(),
+            Body::File { len, .. } => *len == 0,
+        }
+    }
+}
+
+impl ResponseBody {
+    fn next_frame(
+        &mut self,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self;
         if let Some(output) = &mut this.cgi {
             return output
                 .poll_chunk(_cx)
@@ -1981,17 +2718,6 @@ impl http_body::Body for ResponseBody {
                     Err(e) => Poll::Ready(Some(Err(e))),
                 }
             }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        if self.cgi.is_some() {
-            return false;
-        }
-        match &self.body {
-            Body::Empty => true,
-            Body::Bytes(b) => b.is_empty(),
-            Body::File { len, .. } => *len == 0,
         }
     }
 }

@@ -27,6 +27,8 @@ Group nogroup
 ServerName main.test
 DocumentRoot DIR/default
 ErrorLog DIR/error.log
+# The 404s of smuggled requests are counted from their AH00128 lines, logged at info.
+LogLevel core:info
 PidFile DIR/itkd.pid
 Timeout 5
 KeepAliveTimeout 1

@@ -7,6 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{chown, symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -343,4 +344,150 @@ pub fn php_present() -> bool {
         "ITKD_REQUIRE_APACHE",
         "Debian's php-cgi is not installed (scripts/test installs it)",
     )
+}
+
+/// Debian's apache2 + mpm-itk as the reference, run side by side with itkd.
+pub fn apache_present() -> bool {
+    available(
+        Path::new("/usr/sbin/apache2").exists()
+            && Path::new("/etc/apache2/mods-available/mpm_itk.load").exists(),
+        "ITKD_REQUIRE_APACHE",
+        "Debian's apache2 + libapache2-mpm-itk are not installed (scripts/test installs them)",
+    )
+}
+
+/// The `LoadModule` lines a stand-alone Apache configuration needs for what itkd's tests
+/// use (mpm-itk, mime, dir, alias, authz, env, headers, cgi, actions, access_compat).
+pub const APACHE_MODULES: &str = "\
+LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host.so
+LoadModule authz_user_module /usr/lib/apache2/modules/mod_authz_user.so
+LoadModule authn_core_module /usr/lib/apache2/modules/mod_authn_core.so
+LoadModule authn_file_module /usr/lib/apache2/modules/mod_authn_file.so
+LoadModule auth_basic_module /usr/lib/apache2/modules/mod_auth_basic.so
+LoadModule access_compat_module /usr/lib/apache2/modules/mod_access_compat.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
+LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
+LoadModule env_module /usr/lib/apache2/modules/mod_env.so
+LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so
+LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so
+LoadModule actions_module /usr/lib/apache2/modules/mod_actions.so
+";
+
+/// A running Debian apache2; stopped by pid (TERM, then KILL) on drop.
+pub struct Apache {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Apache {
+    /// Writes `config` (with `PORT` and `DIR` substituted; it must `Listen
+    /// 127.0.0.1:PORT` and load its modules, see [`APACHE_MODULES`]) to `dir/apache.conf`
+    /// and starts `apache2 -X`-less in the foreground (`-D FOREGROUND`), with Debian's
+    /// envvars sourced and its run, lock and log directories in `dir`.
+    pub fn start(dir: &Path, config: &str) -> Apache {
+        let port = free_port();
+        let text = config
+            .replace("PORT", &port.to_string())
+            .replace("DIR", dir.to_str().unwrap());
+        let conf = dir.join("apache.conf");
+        std::fs::write(&conf, text).unwrap();
+        Apache::start_file(dir, &conf, dir, port)
+    }
+
+    /// Starts apache2 on `conf` with ServerRoot `root`, listening (as the configuration
+    /// says) on `port`.
+    pub fn start_file(dir: &Path, conf: &Path, root: &Path, port: u16) -> Apache {
+        let script = format!(
+            ". /etc/apache2/envvars && export APACHE_RUN_DIR={d} APACHE_LOCK_DIR={d} APACHE_LOG_DIR={d} APACHE_PID_FILE={d}/apache.pid && exec /usr/sbin/apache2 -d {r} -f {c} -D FOREGROUND",
+            d = dir.display(),
+            r = root.display(),
+            c = conf.display()
+        );
+        // Its own process group: prefork signals its whole group (killpg) at shutdown,
+        // which would otherwise take the test harness with it.
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut apache = Apache {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = apache.child.try_wait() {
+                let mut err = String::new();
+                if let Some(e) = apache.child.stderr.as_mut() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                // After start-up apache2 writes to its ErrorLog: show any in `dir`.
+                for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    for log in [entry.path(), entry.path().join("error.log")] {
+                        if log.ends_with("error.log") {
+                            err.push_str(&std::fs::read_to_string(&log).unwrap_or_default());
+                        }
+                    }
+                }
+                panic!("apache2 exited ({status}): {err}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "apache2 did not start listening on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        apache
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A chunked body's data (hex digits' case differs between servers); others as they are.
+pub fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size, after)) = rest.split_once("\r\n") else {
+            return body.to_owned();
+        };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            return body.to_owned();
+        };
+        if n == 0 {
+            return out;
+        }
+        let Some(data) = after.get(..n) else {
+            return body.to_owned();
+        };
+        out.push_str(data);
+        rest = after.get(n + 2..).unwrap_or("");
+    }
 }
