@@ -32,6 +32,10 @@ AddHandler application/x-httpd-php .php
 <Directory DIR/t1>
     Require all granted
 </Directory>
+<Directory DIR/t1/cgi>
+    Options +ExecCGI
+    SetHandler cgi-script
+</Directory>
 <VirtualHost *:PORT>
     ServerName t.test
     DocumentRoot DIR/t1
@@ -47,6 +51,10 @@ AddHandler application/x-httpd-php .php
 ";
 
 const FILES: &[(&str, &str)] = &[
+    (
+        "cgi/err.cgi",
+        "#!/bin/sh\necho 'a line on stderr' >&2\nprintf 'Content-Type: text/plain\\n\\nok\\n'\n",
+    ),
     ("index.html", "<p>hello</p>\n"),
     (
         "vars.php",
@@ -65,6 +73,11 @@ struct Pair {
 
 fn start(base: &std::path::Path) -> Pair {
     tenant(base, 1, FILES);
+    std::fs::set_permissions(
+        base.join("t1/cgi/err.cgi"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     std::fs::create_dir(base.join("itkd-logs")).unwrap();
     std::fs::create_dir(base.join("apache-logs")).unwrap();
     let itkd = Server::start(base, &CONFIG.replace("LOGS", "itkd-logs"));
@@ -175,6 +188,31 @@ fn trace_host_conditionals_methods_and_header_names_as_httpd() {
     };
     for logs in ["itkd-logs", "apache-logs"] {
         assert!(!log(logs).contains("AH00128"), "{logs}:\n{}", log(logs));
+    }
+
+    // A script's stderr: httpd 2.4.71's line, at error.
+    for port in [ours, theirs] {
+        let (status, _, _) = ask(
+            port,
+            "GET /cgi/err.cgi HTTP/1.1\r\nHost: t.test\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200);
+    }
+    let wanted = format!(
+        "] AH01215: stderr from {}/t1/cgi/err.cgi: a line on stderr",
+        dir.path().display()
+    );
+    for logs in ["itkd-logs", "apache-logs"] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !log(logs).contains(&wanted) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let text = log(logs);
+        let line = text.lines().find(|l| l.contains(&wanted));
+        assert!(
+            line.is_some_and(|l| l.contains("[cgi:error]")),
+            "{logs}:\n{text}"
+        );
     }
 }
 

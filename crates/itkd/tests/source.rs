@@ -59,6 +59,10 @@ const SCRIPTS: &[(&str, &str)] = &[
         "<?php $secret = 'SECRET-start'; echo \"ran start.tpl\\n\";",
     ),
     ("plain.html", "plain page\n"),
+    (
+        "pool.fpm",
+        "<?php $secret = 'SECRET-fpm'; echo \"ran pool.fpm\\n\";",
+    ),
 ];
 
 /// The requests: every path under GET, HEAD and POST, plain, with a Range and with
@@ -176,6 +180,7 @@ fn debian_tree(base: &Path) -> std::path::PathBuf {
     DirectoryIndex index.php index.html
     ErrorDocument 404 /err.php
     AddHandler application/x-httpd-php .inc
+    AddHandler \"proxy:unix:/run/php/php8.2-fpm.sock|fcgi://localhost\" .fpm
     <Directory {root}/t1>
         AllowOverride FileInfo Indexes
         Require all granted
@@ -230,6 +235,7 @@ fn debian_tree_with_mod_php_never_sends_a_scripts_source() {
             "application/x-httpd-php-source",
         ),
         ("sites-enabled/tenant.conf:7", "application/x-httpd-php "),
+        ("sites-enabled/tenant.conf:8", "proxy:unix:"),
     ] {
         let lines: Vec<&str> = warnings
             .lines()
@@ -262,7 +268,11 @@ fn debian_tree_with_mod_php_never_sends_a_scripts_source() {
         }
     };
     let reference = exchange_all(apache.addr(), apache_port);
+    // The hole itkd closes: httpd without mod_proxy_fcgi sends a php-fpm handler's file.
+    let fpm = "GET /pool.fpm HTTP/1.1\r\nHost: t.test\r\nConnection: close\r\n\r\n";
+    let leaked = raw(apache.addr(), fpm.as_bytes());
     drop(apache);
+    assert!(leaked.contains("SECRET-fpm"), "apache2 sends it: {leaked}");
     assert_no_source("apache2", &reference);
     let ran = |answers: &[(String, u16, String)], label: &str, text: &str| {
         answers
@@ -295,6 +305,14 @@ fn debian_tree_with_mod_php_never_sends_a_scripts_source() {
     };
     let answers = exchange_all(server.addr(), itkd_port);
     assert_no_source("itkd", &answers);
+    let fpm = raw(
+        server.addr(),
+        b"GET /pool.fpm HTTP/1.1\r\nHost: t.test\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        fpm.starts_with("HTTP/1.1 500") && !fpm.contains("SECRET"),
+        "itkd refuses the php-fpm handler: {fpm}"
+    );
     for label in [
         "GET / ",
         "GET /sub/ ",
