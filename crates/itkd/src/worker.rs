@@ -234,6 +234,7 @@ where
         timeout: header_timeout,
         deadline: Some(Box::pin(tokio::time::sleep(header_timeout))),
         armed_at: 0,
+        written_heads: 0,
         answer: None,
         page: timeout_page(shared),
     });
@@ -272,8 +273,8 @@ where
             .header_read_timeout(header_timeout + Duration::from_secs(2))
             .keep_alive(main.keep_alive)
             // httpd's spelling of field names (`Content-Type`, `Last-Modified`), not
-            // hyper's lower case; `ETag` and `WWW-Authenticate` come out as `Etag` and
-            // `Www-Authenticate` (names are case-insensitive, RFC 9110 §5.1).
+            // hyper's lower case; `Watched` puts back the few title case gets wrong
+            // (`ETag`, `WWW-Authenticate`).
             .title_case_headers(true)
             // Room for LimitRequestLine plus LimitRequestFields lines of LimitRequestFieldSize;
             // the exact limits are checked per request (400/414 as httpd answers).
@@ -329,6 +330,8 @@ struct Watched<T> {
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// `State::heads` when the clock started: a head handed over since stops it.
     armed_at: u32,
+    /// `State::heads` when the last response head was written (see [`SPELLINGS`]).
+    written_heads: u32,
     /// The 408 being written: what is left of it.
     answer: Option<Bytes>,
     page: Bytes,
@@ -401,13 +404,72 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRe
     }
 }
 
+/// The field names hyper's title case spells otherwise than httpd (same lengths, so the
+/// bytes hyper counts do not change).
+const SPELLINGS: &[(&[u8], &[u8])] = &[
+    (b"\r\nEtag:", b"\r\nETag:"),
+    (b"\r\nWww-Authenticate:", b"\r\nWWW-Authenticate:"),
+    (b"\r\nContent-Md5:", b"\r\nContent-MD5:"),
+];
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+impl<T> Watched<T> {
+    /// A response head is due: a request was handed over since the last head written.
+    fn head_due(&self) -> bool {
+        self.state
+            .try_borrow()
+            .is_ok_and(|st| st.heads != self.written_heads)
+    }
+
+    /// For the first bytes of a response head: a copy with httpd's spelling of the field
+    /// names (if any differs), and where the head ends in `buf`. Only head bytes are
+    /// touched, never a body's.
+    fn respell(&self, buf: &[u8]) -> (Option<Vec<u8>>, Option<usize>) {
+        if !self.head_due() || !buf.starts_with(b"HTTP/1.") {
+            return (None, None);
+        }
+        let end = find(buf, b"\r\n\r\n").map(|i| i + 4);
+        let head = &buf[..end.unwrap_or(buf.len())];
+        let mut fixed: Option<Vec<u8>> = None;
+        for (wrong, right) in SPELLINGS {
+            let mut from = 0;
+            while let Some(i) = find(&head[from..], wrong) {
+                let at = from + i;
+                fixed.get_or_insert_with(|| buf.to_vec())[at..at + wrong.len()]
+                    .copy_from_slice(right);
+                from = at + wrong.len();
+            }
+        }
+        (fixed, end)
+    }
+
+    /// `n` bytes of `buf` went out: once past the end of a final head (not a `100
+    /// Continue`), the next head is due only after the next request.
+    fn wrote(&mut self, n: usize, buf: &[u8], end: Option<usize>) {
+        if end.is_some_and(|end| n >= end) && !buf.starts_with(b"HTTP/1.1 100 ") {
+            if let Ok(st) = self.state.try_borrow() {
+                self.written_heads = st.heads;
+            }
+        }
+    }
+}
+
 impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let (fixed, end) = this.respell(buf);
+        let polled = Pin::new(&mut this.inner).poll_write(cx, fixed.as_deref().unwrap_or(buf));
+        if let Poll::Ready(Ok(n)) = polled {
+            this.wrote(n, buf, end);
+        }
+        polled
     }
 
     fn poll_write_vectored(
@@ -415,7 +477,22 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let first = bufs.iter().position(|b| !b.is_empty());
+        let (fixed, end) = first.map_or((None, None), |i| this.respell(&bufs[i]));
+        let polled = match (&fixed, first) {
+            (Some(copy), Some(i)) => {
+                let mut slices: Vec<std::io::IoSlice<'_>> = bufs.to_vec();
+                slices[i] = std::io::IoSlice::new(copy);
+                Pin::new(&mut this.inner).poll_write_vectored(cx, &slices)
+            }
+            _ => Pin::new(&mut this.inner).poll_write_vectored(cx, bufs),
+        };
+        if let (Poll::Ready(Ok(n)), Some(i)) = (&polled, first) {
+            // Bytes before the first non-empty slice: none (they are empty).
+            this.wrote(*n, &bufs[i], end);
+        }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
