@@ -11,8 +11,8 @@
 //!   (the filter needs CAP_SYS_ADMIN to go in without NO_NEW_PRIVS).
 //! - worker, per connection: [`signals::reset_to_default`], [`process::set_pdeathsig`],
 //!   [`scoreboard::Scoreboard::try_enter_vhost`], [`credentials::switch_to`]; for each CGI
-//!   script, [`rlimit::set_in_child`] and [`process::set_pdeathsig_in_child`] before the
-//!   spawn, [`pidfd::AsyncPidFd::open`] after it.
+//!   script, [`rlimit::set_in_child`] before the spawn and [`pidfd::AsyncPidFd::open`]
+//!   after it.
 
 pub mod credentials;
 pub mod error;

@@ -166,34 +166,6 @@ pub fn set_pdeathsig(signal: Signal) -> Result<()> {
         .map_err(|e| Error::sys(format!("prctl(PR_SET_PDEATHSIG, {signal})"), e))
 }
 
-/// Makes the child that `command` starts get `signal` when this process dies, as
-/// [`set_pdeathsig`] in the child between fork and exec: a CGI script still at work when
-/// its worker is killed (the pool stopped, the worker's pool child gone) is ended as
-/// httpd ends its scripts at a stop, by signalling its process group. If this process
-/// died before the setting took, the child refuses to start (`ESRCH`).
-///
-/// Kept across the exec of an ordinary program; the kernel clears it when the child
-/// executes a set-user-ID program or changes its credentials, and a process the script
-/// forks does not inherit it.
-pub fn set_pdeathsig_in_child(command: &mut std::process::Command, signal: Signal) {
-    use std::os::unix::process::CommandExt;
-    let parent = unistd::getpid();
-    let hook = move || -> std::io::Result<()> {
-        prctl::set_pdeathsig(signal)?;
-        if unistd::getppid() != parent {
-            return Err(Errno::ESRCH.into());
-        }
-        Ok(())
-    };
-    // SAFETY: the hook runs in the child between fork and exec, where only
-    // async-signal-safe work is sound. It makes two system calls (prctl, getppid) on
-    // values captured before the fork, allocates nothing and takes no lock; an error
-    // becomes an `io::Error` from its raw errno, which does not allocate either.
-    unsafe {
-        command.pre_exec(hook);
-    }
-}
-
 /// `PR_SET_CHILD_SUBREAPER`: orphaned descendants (a worker whose pool child was
 /// SIGKILLed) are reparented to this process instead of init, so the master reaps them
 /// and can clear their scoreboard slot ([`crate::scoreboard::Scoreboard::release_by_pid`]).

@@ -116,10 +116,3 @@ fn an_orphan_with_a_parent_death_signal_dies_and_reaches_the_subreaper() {
     assert_eq!(f.get("B"), "exited 0");
     assert_eq!(f.get("C"), "killed by SIGKILL");
 }
-
-#[test]
-fn a_program_started_with_a_parent_death_signal_gets_it_after_its_exec() {
-    let f = probe(PROBE, &["orphan-exec"]);
-    assert_eq!(f.get("B"), "exited 0");
-    assert_eq!(f.get("C"), "killed by SIGTERM");
-}

@@ -53,11 +53,6 @@ AddHandler application/x-httpd-php .php
     AssignUserID #20013 #21013
     Timeout 1
 </VirtualHost>
-<VirtualHost 127.0.0.1:PORT>
-    ServerName orphan.test
-    DocumentRoot DIR/t15
-    AssignUserID #20015 #21015
-</VirtualHost>
 ";
 
 /// Answers with a Content-Length (so the response is complete at once), then works on
@@ -137,12 +132,6 @@ fn setup() -> (tempfile::TempDir, Server) {
     ] {
         std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
-    let t15 = tenant(base, 15, &[("forever.cgi", FOREVER_SH)]);
-    std::fs::set_permissions(
-        t15.root.join("forever.cgi"),
-        std::fs::Permissions::from_mode(0o700),
-    )
-    .unwrap();
     let _ = t12;
     let server = Server::start(base, CONFIG);
     (dir, server)
@@ -604,26 +593,4 @@ fn malformed_rlimit_lines_are_configuration_errors() {
         );
     }
     assert!(!err.contains("itkd.conf:8"), "{err}");
-}
-
-#[test]
-fn a_script_whose_worker_is_killed_gets_sigterm() {
-    if !root() {
-        return;
-    }
-    let (_dir, server) = setup();
-    // orphan.test's Timeout is 10 s: only the worker's death can end the script sooner.
-    let (script, worker, _) = run_forever(&server, "orphan.test", 20015, "/forever.cgi");
-    assert!(alive(script));
-    // What the master does to a pool child that will not stop (and the pool child's
-    // death does to its worker): SIGKILL.
-    let killed = Command::new("kill")
-        .args(["-KILL", &worker.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(
-        gone(script, Duration::from_secs(3)).is_some(),
-        "the script outlived its worker"
-    );
 }

@@ -7,8 +7,6 @@
 //! - `fork-threaded`: starts a second thread, then forks (debug builds panic).
 //! - `orphan`: as a subreaper, forks B, which forks C with PR_SET_PDEATHSIG=SIGKILL; B
 //!   exits; reports how B and C ended.
-//! - `orphan-exec`: the same, but B starts C (`sleep`) with `Command` and
-//!   `set_pdeathsig_in_child(SIGTERM)`: the signal survives the exec.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -36,8 +34,7 @@ fn main() {
             fork_and_wait()
         }
         ["orphan"] => orphan(),
-        ["orphan-exec"] => orphan_exec(),
-        _ => fail("usage: itkd-process-probe pool-chain|fork|fork-threaded|orphan|orphan-exec …"),
+        _ => fail("usage: itkd-process-probe pool-chain|fork|fork-threaded|orphan …"),
     }
 }
 
@@ -111,28 +108,6 @@ fn orphan() {
 }
 
 /// B: forks C, waits until C has set its parent-death signal, exits.
-fn orphan_exec() {
-    process::set_child_subreaper(true).unwrap_or_else(|e| fail(&e.to_string()));
-    // SAFETY: this process is single-threaded.
-    let b = match unsafe { process::fork() } {
-        Ok(Fork::Parent(b)) => b,
-        Ok(Fork::Child) => {
-            let mut sleep = std::process::Command::new("sleep");
-            sleep.arg("10");
-            process::set_pdeathsig_in_child(&mut sleep, Signal::SIGTERM);
-            sleep.spawn().unwrap_or_else(|e| fail(&e.to_string()));
-            // B ends without waiting: C is orphaned, and signalled.
-            std::process::exit(0)
-        }
-        Err(e) => fail(&format!("fork: {e}")),
-    };
-    for _ in 0..2 {
-        let status = waitpid(None::<Pid>, None).unwrap_or_else(|e| fail(&e.to_string()));
-        let who = if status.pid() == Some(b) { "B" } else { "C" };
-        println!("{who}:\t{}", ended(status));
-    }
-}
-
 fn middle(read: std::os::fd::OwnedFd, write: std::os::fd::OwnedFd) -> ! {
     let me = unistd::getpid();
     // SAFETY: B is single-threaded (forked from a single-threaded process).
