@@ -2204,26 +2204,28 @@ async fn run_action(
     action: &itkd_config::dirconf::Action,
     body: Option<Incoming>,
 ) -> Response<ResponseBody> {
-    let config = &c.shared.config;
-    if split.is_none() && !action.is_virtual {
+    // mod_actions' own refusal, at error (not the default handler's AH00128 at info).
+    let not_found = |what: &str| {
         log_error(
             c.state,
             c.index,
             "actions",
             Level::Error,
             Some(c.peer),
-            // mod_actions' own line, at error (not the default handler's AH00128).
-            &format!("AH00652: File does not exist: {}", mapped.path.display()),
+            &format!("AH00652: File does not exist: {what}"),
         );
-        return document_or_page(
-            config,
+        document_or_page(
+            &c.shared.config,
             c.server,
             c.dir,
             404,
             c.req,
             HeaderMap::new(),
             c.target,
-        );
+        )
+    };
+    if split.is_none() && !action.is_virtual {
+        return not_found(&mapped.path.display().to_string());
     }
     let target = action.script.split('?').next().unwrap_or(&action.script);
     let script = mapping::normalize(target, c.server.allow_encoded_slashes)
@@ -2236,26 +2238,7 @@ async fn run_action(
             Some((file, m.root, its_dir))
         });
     let Some((script, root, its_dir)) = script else {
-        log_error(
-            c.state,
-            c.index,
-            "actions",
-            Level::Error,
-            Some(c.peer),
-            &format!(
-                "AH00128: File does not exist: action script {}",
-                action.script
-            ),
-        );
-        return document_or_page(
-            config,
-            c.server,
-            c.dir,
-            404,
-            c.req,
-            HeaderMap::new(),
-            c.target,
-        );
+        return not_found(&format!("action script {}", action.script));
     };
     if let Some(refusal) = refuse_symlink(&c, &root, &script, &its_dir) {
         return refusal;

@@ -6,81 +6,10 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::*;
-
-/// Debian's apache2 + mpm-itk, the reference (scripts/test installs it).
-fn apache_present() -> bool {
-    available(
-        Path::new("/usr/sbin/apache2").exists()
-            && Path::new("/usr/lib/apache2/modules/mpm_itk.so").exists(),
-        "ITKD_REQUIRE_APACHE",
-        "Debian's apache2 + libapache2-mpm-itk are not installed (scripts/test installs them)",
-    )
-}
-
-/// A private `apache2 -DFOREGROUND` on a loopback port; stopped (TERM, then KILL) by pid.
-struct Apache {
-    child: Child,
-    port: u16,
-}
-
-impl Apache {
-    /// Writes `config` (`PORT`, `DIR` substituted) and starts apache2; waits (bounded)
-    /// until the port answers.
-    fn start(dir: &Path, config: &str) -> Apache {
-        let port = free_port();
-        let text = config
-            .replace("PORT", &port.to_string())
-            .replace("DIR", dir.to_str().unwrap());
-        let conf = dir.join("apache2.conf");
-        std::fs::write(&conf, text).unwrap();
-        let stderr = std::fs::File::create(dir.join("apache2.stderr")).unwrap();
-        // Its own process group: prefork signals its whole group when it stops, and
-        // that must not reach the test.
-        let child = Command::new("/usr/sbin/apache2")
-            .process_group(0)
-            .args(["-f", conf.to_str().unwrap(), "-DFOREGROUND"])
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut apache = Apache { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() >= deadline || matches!(apache.child.try_wait(), Ok(Some(_))) {
-                let said = std::fs::read_to_string(dir.join("apache2.stderr")).unwrap_or_default();
-                let _ = apache.child.kill();
-                panic!("apache2 did not start listening on {port}: {said}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        apache.port = port;
-        apache
-    }
-}
-
-impl Drop for Apache {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The configuration both servers read. `LOG` names each server's own error log and pid
 /// file; the `LoadModule` lines are Apache's (itkd opens no `.so`, they only make

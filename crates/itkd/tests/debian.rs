@@ -9,16 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{available, ITKD};
-
-fn apache_present() -> bool {
-    available(
-        Path::new("/usr/sbin/apache2").exists()
-            && Path::new("/etc/apache2/mods-available/mpm_itk.load").exists(),
-        "ITKD_REQUIRE_APACHE",
-        "Debian's apache2 + libapache2-mpm-itk are not installed (scripts/test installs them)",
-    )
-}
+use common::{apache_present, ITKD};
 
 /// Runs a command with Debian's envvars sourced, as apache2ctl does.
 fn with_envvars(program: &str, args: &[&str], confdir: &Path) -> Output {
