@@ -994,13 +994,25 @@ enum Reached {
     /// mod_dir's `DirectoryIndex` (httpd's fast internal redirect: no REDIRECT_*).
     Index,
     /// A script's local `Location` (RFC 3875 §6.2.2): served as a GET, REDIRECT_STATUS 200.
-    Location { from: Box<Target> },
+    Location {
+        from: Box<Target>,
+        env: Vec<(String, String)>,
+    },
     /// An `ErrorDocument`: served as a GET, the response keeps `status` unless the
     /// document says otherwise; `headers` (WWW-Authenticate, Allow) go out with it.
     Error {
         status: u16,
         from: Box<Target>,
         headers: HeaderMap,
+    },
+    /// mod_actions: `Action handler /script` sends the file's request to the script's
+    /// URL with the file's URI as PATH_INFO, method and body kept (REDIRECT_HANDLER).
+    /// `env` is the request variables of the file's request: the script sees them as
+    /// `REDIRECT_*` (httpd's rename_original_env), e.g. `REDIRECT_REMOTE_USER`.
+    Action {
+        from: Box<Target>,
+        handler: String,
+        env: Vec<(String, String)>,
     },
 }
 
@@ -1019,7 +1031,7 @@ impl Target {
     /// redirect's request into a GET (HEAD stays HEAD).
     fn method<'r>(&self, req: &'r Request<()>) -> &'r str {
         match &self.reached {
-            Reached::Request | Reached::Index => req.method().as_str(),
+            Reached::Request | Reached::Index | Reached::Action { .. } => req.method().as_str(),
             _ if req.method() == http::Method::HEAD => "HEAD",
             _ => "GET",
         }
@@ -1029,18 +1041,29 @@ impl Target {
     /// REDIRECT_QUERY_STRING), if httpd marks it so.
     fn redirected(&self) -> Option<(u16, &Target)> {
         match &self.reached {
-            Reached::Location { from } => Some((200, from)),
+            Reached::Location { from, .. } => Some((200, from)),
             Reached::Error { status, from, .. } => Some((*status, from)),
+            // httpd: REDIRECT_STATUS is the status of the request the action came from
+            // (an ErrorDocument's error, else 200).
+            Reached::Action { from, .. } => Some((from.error_status().unwrap_or(200), from)),
             Reached::Request | Reached::Index => None,
         }
     }
 
-    /// The status an `ErrorDocument` keeps.
-    fn error_status(&self) -> Option<u16> {
+    /// The status an `ErrorDocument` keeps, and the headers that go with it (through an
+    /// `Action` that runs the document: a `.php` ErrorDocument under php-cgi).
+    fn error_document(&self) -> Option<(u16, &HeaderMap)> {
         match &self.reached {
-            Reached::Error { status, .. } => Some(*status),
+            Reached::Error {
+                status, headers, ..
+            } => Some((*status, headers)),
+            Reached::Action { from, .. } => from.error_document(),
             _ => None,
         }
+    }
+
+    fn error_status(&self) -> Option<u16> {
+        self.error_document().map(|(status, _)| status)
     }
 }
 
@@ -1102,10 +1125,7 @@ fn finish_error_document(
     target: &Target,
     mut response: Response<ResponseBody>,
 ) -> Response<ResponseBody> {
-    let Reached::Error {
-        status, headers, ..
-    } = &target.reached
-    else {
+    let Some((status, headers)) = target.error_document() else {
         return response;
     };
     let produced = response.extensions().get::<Produced>().copied();
@@ -1113,7 +1133,7 @@ fn finish_error_document(
         return error_response(
             &c.shared.config,
             Some(c.server),
-            *status,
+            status,
             c.req,
             false,
             None,
@@ -1122,7 +1142,7 @@ fn finish_error_document(
     }
     if response.status() == StatusCode::OK {
         *response.status_mut() =
-            StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     for (name, value) in headers {
         response.headers_mut().insert(name, value.clone());
@@ -1168,7 +1188,9 @@ async fn serve_once(
         .as_ref()
         .map_or(mapped.path.as_path(), |(file, _)| file);
     let (dir, wants_htaccess) = section_walk(state, server, index, walk_path, uri_path);
-    if !matches!(target.reached, Reached::Request) {
+    // An Action's script runs as the request it serves (Debian's /usr/lib/cgi-bin has no
+    // identity of its own); every other redirect is checked.
+    if !matches!(target.reached, Reached::Request | Reached::Action { .. }) {
         // mpm-itk: the identity was chosen for the request's URI; a redirect to a place
         // whose sections name another one cannot be served by this process.
         let server_name = server.server_name.clone().unwrap_or_default();
@@ -1390,7 +1412,33 @@ async fn serve_once(
     // this future (through the stack, into its heap slot) for every request, static
     // files too; each KiB moved is a page or so for a fresh worker to fault in.
     if let Some(action) = action.filter(|_| !mapped.script) {
-        return Box::pin(run_action(cgi(&dir), &mapped, split, &action, body.take())).await;
+        // mod_actions: a missing file is its 404 (unless `virtual`); else the request
+        // goes to the script's URL, through the whole path (its sections, access
+        // control, ScriptAlias or handler, CGIPassAuth, RLimit*).
+        if split.is_none() && !action.is_virtual {
+            log_error(
+                state,
+                index,
+                "actions",
+                Level::Error,
+                Some(peer),
+                &format!("AH00652: File does not exist: {}", mapped.path.display()),
+            );
+            return error(404, HeaderMap::new());
+        }
+        let script = action.script.split('?').next().unwrap_or(&action.script);
+        let Ok(script) = mapping::normalize(script, server.allow_encoded_slashes) else {
+            return page(config, Some(server), 500, req, true);
+        };
+        return redirect_to(Target {
+            uri_path: format!("{}{uri_path}", script.trim_end_matches('/')),
+            query: target.query.clone(),
+            reached: Reached::Action {
+                from: Box::new(target.clone()),
+                handler: action.trigger.clone(),
+                env: request_env.clone(),
+            },
+        });
     }
     match handler.as_deref() {
         Some("cgi-script" | "application/x-httpd-cgi") => {
@@ -2214,8 +2262,6 @@ async fn run_cgi(
         script_name,
         path_info,
         path_translated,
-        redirect: None,
-        handler: None,
         pass_auth: c.dir.cgi_pass_auth == Some(true),
     };
     exec_cgi(c, invocation, body).await
@@ -2265,74 +2311,9 @@ struct Invocation {
     script_name: String,
     path_info: String,
     path_translated: Option<std::path::PathBuf>,
-    /// Reached through `Action`: REDIRECT_STATUS and REDIRECT_URL.
-    redirect: Option<(u16, String)>,
-    /// The `Action`'s trigger: REDIRECT_HANDLER.
-    handler: Option<String>,
-    /// `CGIPassAuth` of the script's own URL (httpd: for an `Action`, the action script's
-    /// sections decide, not the requested file's).
+    /// `CGIPassAuth` in force for the script's URL (for an `Action`, the action script's
+    /// sections decide, not the requested file's, as httpd).
     pass_auth: bool,
-}
-
-/// `Action handler-or-type /script-url [virtual]`: the file's handler (or media type)
-/// names a CGI that handles it. The script sees the file as PATH_INFO/PATH_TRANSLATED
-/// and REDIRECT_STATUS=200, as php-cgi's `cgi.force_redirect` wants (httpd's mod_actions).
-async fn run_action(
-    c: CgiContext<'_>,
-    mapped: &mapping::Mapped,
-    split: Option<(std::path::PathBuf, String)>,
-    action: &itkd_config::dirconf::Action,
-    body: Option<Incoming>,
-) -> Response<ResponseBody> {
-    // mod_actions' own refusal, at error (not the default handler's AH00128 at info).
-    let not_found = |what: &str| {
-        log_error(
-            c.state,
-            c.index,
-            "actions",
-            Level::Error,
-            Some(c.peer),
-            &format!("AH00652: File does not exist: {what}"),
-        );
-        document_or_page(
-            &c.shared.config,
-            c.server,
-            c.dir,
-            404,
-            c.req,
-            HeaderMap::new(),
-            c.target,
-        )
-    };
-    if split.is_none() && !action.is_virtual {
-        return not_found(&mapped.path.display().to_string());
-    }
-    let target = action.script.split('?').next().unwrap_or(&action.script);
-    let script = mapping::normalize(target, c.server.allow_encoded_slashes)
-        .ok()
-        .and_then(|uri| {
-            let m = mapping::map(c.server, &uri);
-            let (file, _) = itkd_http::cgi::split_path_info(&m.path, &m.root)?;
-            // The action script's own directory decides its symlink options (httpd).
-            let its_dir = walk::dir_config(c.server, Some(&file), &uri);
-            Some((file, m.root, its_dir))
-        });
-    let Some((script, root, its_dir)) = script else {
-        return not_found(&format!("action script {}", action.script));
-    };
-    if let Some(refusal) = refuse_symlink(&c, &root, &script, &its_dir) {
-        return refusal;
-    }
-    let invocation = Invocation {
-        script,
-        script_name: target.to_owned(),
-        path_info: mapped.uri_path.clone(),
-        path_translated: Some(mapped.path.clone()),
-        redirect: Some((200, mapped.uri_path.clone())),
-        handler: Some(action.trigger.clone()),
-        pass_auth: its_dir.cgi_pass_auth == Some(true),
-    };
-    exec_cgi(c, invocation, body).await
 }
 
 async fn exec_cgi(
@@ -2346,32 +2327,30 @@ async fn exec_cgi(
         script_name,
         path_info,
         path_translated,
-        redirect,
-        handler,
         pass_auth,
     } = inv;
     // httpd's REDIRECT_* variables: the request this script was redirected from (its
     // `Action`, or a script's Location or an ErrorDocument before that).
     let mut extra = c.env.to_vec();
     let mut set = |name: &str, value: &str| extra.push((name.to_owned(), value.to_owned()));
-    let redirect = match (redirect, c.target.redirected()) {
-        (Some((_, url)), _) => {
-            if let Some(h) = &handler {
-                set("REDIRECT_HANDLER", h);
-            }
-            if let Some(q) = &c.target.query {
-                set("REDIRECT_QUERY_STRING", q);
-            }
-            Some((c.target.error_status().unwrap_or(200), url))
+    let earlier = match &c.target.reached {
+        Reached::Action { handler, env, .. } => {
+            set("REDIRECT_HANDLER", handler);
+            env.as_slice()
         }
-        (None, Some((status, from))) => {
-            if let Some(q) = &from.query {
-                set("REDIRECT_QUERY_STRING", q);
-            }
-            Some((status, from.uri_path.clone()))
-        }
-        (None, None) => None,
+        Reached::Location { env, .. } => env.as_slice(),
+        _ => &[],
     };
+    // httpd renames the earlier request's variables; AUTH_TYPE is not among them.
+    for (name, value) in earlier.iter().filter(|(name, _)| name != "AUTH_TYPE") {
+        set(&format!("REDIRECT_{name}"), value);
+    }
+    let redirect = c.target.redirected().map(|(status, from)| {
+        if let Some(q) = &from.query {
+            set("REDIRECT_QUERY_STRING", q);
+        }
+        (status, from.uri_path.clone())
+    });
     let limit = c
         .dir
         .limit_request_body
@@ -2521,6 +2500,7 @@ async fn exec_cgi(
                     query,
                     reached: Reached::Location {
                         from: Box::new(c.target.clone()),
+                        env: c.env.to_vec(),
                     },
                 });
             }

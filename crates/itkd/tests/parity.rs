@@ -31,7 +31,7 @@ Action application/x-httpd-php /cgi-bin/php
 AddHandler application/x-httpd-php .php
 <Directory DIR/t1>
     Require all granted
-    AllowOverride AuthConfig
+    AllowOverride AuthConfig FileInfo
 </Directory>
 <Directory DIR/t1/cgi>
     Options +ExecCGI
@@ -59,7 +59,11 @@ const FILES: &[(&str, &str)] = &[
     ("index.html", "<p>hello</p>\n"),
     (
         "auth/.htaccess",
-        "AuthType Basic\nAuthName zone\nAuthUserFile /nonexistent\nRequire valid-user\n",
+        "AuthType Basic\nAuthName zone\nAuthUserFile @BASE@/htpasswd\nRequire valid-user\nSetEnv FROM_FILE yes\n",
+    ),
+    (
+        "auth/who.php",
+        "<?php foreach (['REMOTE_USER', 'REDIRECT_REMOTE_USER', 'AUTH_TYPE', 'REDIRECT_AUTH_TYPE', 'FROM_FILE', 'REDIRECT_FROM_FILE', 'REDIRECT_STATUS', 'REDIRECT_URL'] as $k) { echo $k, '=', $_SERVER[$k] ?? '(unset)', \"\\n\"; }",
     ),
     (
         "vars.php",
@@ -77,7 +81,17 @@ struct Pair {
 }
 
 fn start(base: &std::path::Path) -> Pair {
-    tenant(base, 1, FILES);
+    let files: Vec<(&str, String)> = FILES
+        .iter()
+        .map(|(name, text)| (*name, text.replace("@BASE@", base.to_str().unwrap())))
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    tenant(base, 1, &files);
+    let made = std::process::Command::new("htpasswd")
+        .args(["-cb", base.join("htpasswd").to_str().unwrap(), "u", "pw"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "htpasswd: {made:?}");
     std::fs::set_permissions(
         base.join("t1/cgi/err.cgi"),
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
@@ -247,6 +261,14 @@ fn redirect_variables_and_server_signature_reach_php_as_with_httpd() {
             .replace("Apache/2.4.71 (Debian) mpm-itk/2.4.7-04", "BANNER")
     };
     assert_eq!((a, normal(&ours)), (b, normal(&theirs)));
+
+    // Through Action, the script's own URL decides access and variables; the file's
+    // request's variables come as REDIRECT_* (REDIRECT_REMOTE_USER, REDIRECT_FROM_FILE).
+    let request = "GET /auth/who.php HTTP/1.1\r\nHost: t.test\r\nAuthorization: Basic dTpwdw==\r\nConnection: close\r\n\r\n";
+    let (a, _, who) = ask(pair.itkd.port, request);
+    let (b, _, reference) = ask(pair.apache.port, request);
+    assert_eq!((a, dechunk(&who)), (b, dechunk(&reference)));
+    assert!(dechunk(&who).contains("REDIRECT_REMOTE_USER=u\n"), "{who}");
     assert!(
         normal(&ours).contains("REDIRECT_QUERY_STRING=x=1&y=2\n")
             && normal(&ours).contains("REDIRECT_HANDLER=application/x-httpd-php\n")
