@@ -122,25 +122,10 @@ pub fn run(
         Ok(rt) => rt,
         Err(_) => return 1,
     };
-    let state = Rc::new(RefCell::new(State {
-        identity: None,
-        server: None,
+    let state = Rc::new(RefCell::new(State::new(
         logs,
-        requests: 0,
-        busy: false,
-        head_started: false,
-        heads: 0,
-        idle_since: Instant::now(),
-        keep_alive_timeout: shared.config.main.keep_alive_timeout,
-        current: 0,
-        parent: nix::unistd::getppid(),
-        tls: None,
-        plain_on_tls: false,
-        header_actions: Vec::new(),
-        header_env: Vec::new(),
-        htaccess_cache: Vec::new(),
-        last_walk: None,
-    }));
+        shared.config.main.keep_alive_timeout,
+    )));
     // A LocalSet: the CGI runner spawns !Send tasks (stderr to the log) on this thread.
     let local_set = tokio::task::LocalSet::new();
     // Boxed: the connection's future (6.7 KiB) would otherwise be copied on the stack by
@@ -422,25 +407,10 @@ mod tests {
 
     /// A `Watched` with a fresh state whose next response head is due.
     fn watched() -> Watched<()> {
-        let state = Rc::new(RefCell::new(State {
-            identity: None,
-            server: None,
-            logs: Logs::default(),
-            requests: 0,
-            busy: true,
-            head_started: false,
-            heads: 1,
-            idle_since: Instant::now(),
-            keep_alive_timeout: Duration::from_secs(5),
-            current: 0,
-            parent: nix::unistd::getppid(),
-            tls: None,
-            plain_on_tls: false,
-            header_actions: Vec::new(),
-            header_env: Vec::new(),
-            htaccess_cache: Vec::new(),
-            last_walk: None,
-        }));
+        let mut state = State::new(Logs::default(), Duration::from_secs(5));
+        state.busy = true;
+        state.heads = 1;
+        let state = Rc::new(RefCell::new(state));
         Watched {
             inner: (),
             state,
@@ -667,6 +637,29 @@ type HtaccessEntry = (
 const HTACCESS_CACHE_ENTRIES: usize = 256;
 
 impl State {
+    /// A new connection's state: no identity yet, every server's logs.
+    fn new(logs: Logs, keep_alive_timeout: Duration) -> State {
+        State {
+            identity: None,
+            server: None,
+            logs,
+            requests: 0,
+            busy: false,
+            head_started: false,
+            heads: 0,
+            idle_since: Instant::now(),
+            keep_alive_timeout,
+            current: 0,
+            parent: nix::unistd::getppid(),
+            tls: None,
+            plain_on_tls: false,
+            header_actions: Vec::new(),
+            header_env: Vec::new(),
+            htaccess_cache: Vec::new(),
+            last_walk: None,
+        }
+    }
+
     /// Server `index`'s logs: before the switch every server's are held; after it only
     /// this connection's vhost's remain, at position 0.
     fn server_logs(&self, index: usize) -> Option<&crate::logs::ServerLogs> {

@@ -11,27 +11,12 @@ use std::process::Command;
 
 use common::*;
 
-/// The configuration both servers read. `LOG` names each server's own error log and pid
-/// file; the `LoadModule` lines are Apache's (itkd opens no `.so`, they only make
-/// `<IfModule>` true). Debian's `serve-cgi-bin.conf` gives `/cgi-bin/` only when
+/// The configuration both servers read, after [`APACHE_MODULES`]. `LOG` names each
+/// server's own error log and pid file; the `LoadModule` lines are Apache's (itkd opens
+/// no `.so`, they only make `<IfModule>` true). Debian's `serve-cgi-bin.conf` gives `/cgi-bin/` only when
 /// `<IfModule mod_cgi.c>` holds.
 const CONFIG: &str = "\
 ServerRoot DIR
-LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
-LoadModule mpm_itk_module /usr/lib/apache2/modules/mpm_itk.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host.so
-LoadModule authz_user_module /usr/lib/apache2/modules/mod_authz_user.so
-LoadModule authn_core_module /usr/lib/apache2/modules/mod_authn_core.so
-LoadModule authn_file_module /usr/lib/apache2/modules/mod_authn_file.so
-LoadModule auth_basic_module /usr/lib/apache2/modules/mod_auth_basic.so
-LoadModule access_compat_module /usr/lib/apache2/modules/mod_access_compat.so
-LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
-LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so
-LoadModule actions_module /usr/lib/apache2/modules/mod_actions.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-LoadModule env_module /usr/lib/apache2/modules/mod_env.so
 Listen 127.0.0.1:PORT
 User nobody
 Group nogroup
@@ -392,8 +377,9 @@ fn ask(port: u16, host: &str, method: &str, path: &str, user: Option<&str>) -> (
 
 /// Both servers on the same trees (each with its own error log).
 fn both(base: &Path) -> (Server, Apache) {
-    let itkd = Server::start(base, &CONFIG.replace("LOG", "itkd"));
-    let apache = Apache::start(base, &CONFIG.replace("LOG", "apache"));
+    let config = |log: &str| format!("{APACHE_MODULES}{}", CONFIG.replace("LOG", log));
+    let itkd = Server::start(base, &config("itkd"));
+    let apache = Apache::start(base, &config("apache"));
     (itkd, apache)
 }
 
