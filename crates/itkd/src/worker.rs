@@ -801,7 +801,7 @@ async fn handle(
     // walk, so before the switch and with no tenant file touched.
     if req.method() == http::Method::TRACE {
         // Boxed: its body collector would otherwise widen every request's future.
-        return Ok(Box::pin(trace(config, server, req, body)).await);
+        return Ok(boxed_trace(config, server, req, body).await);
     }
     // The asterisk-form: `OPTIONS *` asks about the server, httpd answers 200 with no
     // body (any other method with `*` is a 400 below, as httpd's).
@@ -1435,7 +1435,7 @@ async fn serve_once(
     }
     match handler.as_deref() {
         Some("cgi-script" | "application/x-httpd-cgi") => {
-            return Box::pin(run_cgi(cgi(&dir), &mapped, split, body.take())).await;
+            return boxed_cgi(cgi(&dir), &mapped, split, body.take()).await;
         }
         None | Some("default-handler") => {}
         // A handler itkd cannot run (mod_php without php_module, php-fpm's proxy:fcgi,
@@ -1585,6 +1585,17 @@ fn valid_host(host: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// [`trace`]'s future on the heap, out of the request's stack frame (see [`boxed_cgi`]).
+#[inline(never)]
+fn boxed_trace<'a>(
+    config: &'a ServerConfig,
+    server: &'a Server,
+    req: &'a Request<()>,
+    body: Incoming,
+) -> Pin<Box<dyn std::future::Future<Output = Response<ResponseBody>> + 'a>> {
+    Box::pin(trace(config, server, req, body))
 }
 
 /// `TRACE` (TraceEnable): `Off` → 405; `On` → the request head echoed as `message/http`,
@@ -2198,6 +2209,19 @@ struct CgiContext<'a> {
 
 /// httpd 2.4.54+'s default LimitRequestBody: 1 GiB.
 const DEFAULT_LIMIT_REQUEST_BODY: u64 = 1 << 30;
+
+/// [`run_cgi`]'s future, built on the heap by a function of its own: built inline,
+/// its ~20 KiB would sit in the stack frame of every request's poll (stack probes and
+/// cold pages on the static path too; `perf annotate` showed them).
+#[inline(never)]
+fn boxed_cgi<'a>(
+    c: CgiContext<'a>,
+    mapped: &'a mapping::Mapped,
+    split: Option<(std::path::PathBuf, String)>,
+    body: Option<Incoming>,
+) -> Pin<Box<dyn std::future::Future<Output = Response<ResponseBody>> + 'a>> {
+    Box::pin(run_cgi(c, mapped, split, body))
+}
 
 async fn run_cgi(
     c: CgiContext<'_>,
