@@ -20,7 +20,10 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::logs::{self, Logs};
-use crate::worker::Shared;
+use std::collections::HashMap;
+
+use itkd_http::identity::Identity;
+use itkd_sys::credentials::Credentials;
 
 /// How long a stop waits for children before it kills them.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -419,4 +422,67 @@ pub fn signal_running(pid_file: &PathBuf, signal: Signal) -> Result<(), String> 
         .parse()
         .map_err(|_| format!("{}: no pid in it", pid_file.display()))?;
     kill(Pid::from_raw(pid), signal).map_err(|e| format!("signalling pid {pid}: {e}"))
+}
+
+/// What every worker starts from: built by the master, inherited through two forks.
+pub struct Shared {
+    pub config: ServerConfig,
+    pub logs: Logs,
+    /// The configuration's directive tree: `.htaccess` files see its defines.
+    pub parsed: itkd_config::Parsed,
+    /// The credentials of every identity the configuration names statically (User/Group,
+    /// AssignUserID), supplementary groups included: looked up once by the master, so a
+    /// worker does not read the group database (getgrouplist) per connection.
+    pub credentials: HashMap<(u32, u32), Credentials>,
+    /// Every `SSLEngine on` server's certificate and key, read by the master.
+    pub certs: crate::tls::Certificates,
+    /// The session ticket keys the master shares with every worker.
+    pub tickets: std::sync::Arc<crate::tls::SharedTicketer>,
+}
+
+impl Shared {
+    pub fn new(
+        config: ServerConfig,
+        logs: Logs,
+        parsed: itkd_config::Parsed,
+        certs: crate::tls::Certificates,
+        tickets: std::sync::Arc<crate::tls::SharedTicketer>,
+    ) -> Shared {
+        let mut credentials = HashMap::new();
+        let mut add = |user: &itkd_config::model::UserId, gid: u32| {
+            credentials
+                .entry((user.uid, gid))
+                .or_insert_with(|| Credentials::for_user(user.uid, gid, user.name.as_deref()));
+        };
+        add(&config.user, config.group.gid);
+        for server in std::iter::once(&config.main).chain(&config.vhosts) {
+            let mut dirs = vec![&server.dir];
+            let mut sections: Vec<&itkd_config::dirconf::Section> =
+                server.sections.iter().collect();
+            while let Some(section) = sections.pop() {
+                dirs.push(&section.config);
+                sections.extend(&section.files);
+            }
+            for assign in dirs.into_iter().filter_map(|d| d.assign.as_ref()) {
+                add(&assign.user, assign.group.gid);
+            }
+        }
+        Shared {
+            config,
+            logs,
+            parsed,
+            credentials,
+            certs,
+            tickets,
+        }
+    }
+
+    /// The credentials for `wanted`: from the table made at start when the configuration
+    /// names it, else (AssignUserIDExpr results) looked up now.
+    pub fn credentials_for(&self, wanted: &Identity) -> Credentials {
+        match self.credentials.get(&(wanted.uid, wanted.gid)) {
+            Some(c) => c.clone(),
+            None => Credentials::for_user(wanted.uid, wanted.gid, wanted.user_name.as_deref()),
+        }
+    }
 }

@@ -15,7 +15,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::logs;
-use crate::worker::{self, Shared};
+use crate::master::Shared;
+use crate::worker;
 
 /// Runs the pool child to its end; returns its exit code.
 pub fn run(shared: &mut Shared, mut listeners: Vec<TcpListener>, board: &Scoreboard) -> i32 {

@@ -2,6 +2,42 @@
 
 use super::*;
 
+/// The stage: the sections merged with every `.htaccess` along the path (AllowOverride
+/// permitting); an unreadable one is a 403 (crit), a bad one a 500 (alert), as httpd.
+pub(super) fn walk_htaccess(
+    c: &Ctx<'_>,
+    target: &Target,
+    found: &Found,
+) -> Result<Rc<DirConfig>, Stop> {
+    if !found.wants_htaccess {
+        return Ok(Rc::clone(&found.dir));
+    }
+    let mut reader = |level: &std::path::Path, overrides: &itkd_config::Overrides| {
+        cached_htaccess(c.state, c.index, level, overrides, || {
+            read_htaccess(c.shared, c.server, level, overrides)
+        })
+    };
+    match walk::dir_config_with(c.server, Some(found.file()), &target.uri_path, &mut reader) {
+        Ok(dir) => Ok(Rc::new(dir)),
+        Err(stop) => {
+            let level = if stop.status == 500 {
+                Level::Alert
+            } else {
+                Level::Crit
+            };
+            c.log("core", level, &stop.log);
+            Err(page(
+                &c.shared.config,
+                Some(c.server),
+                stop.status,
+                c.req,
+                stop.status == 500,
+            )
+            .into())
+        }
+    }
+}
+
 /// `read` (one directory's `.htaccess`), remembered for this process's later requests:
 /// a worker serves one connection as one tenant, so its keep-alive requests reuse what
 /// the first ones read (httpd re-reads per request; an edit shows on the next

@@ -6,7 +6,6 @@
 //! that needs other credentials gets no response: the connection is closed, as mpm-itk.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -24,97 +23,41 @@ use itkd_http::files::{self, Body, FileRequest, Outcome};
 use itkd_http::identity::{self, ExprContext, Identity, Lookup};
 use itkd_http::mapping::{self, MapError};
 use itkd_http::{authz, walk};
-use itkd_sys::credentials::{switch_to, Credentials, Nice};
+use itkd_sys::credentials::{switch_to, Nice};
 use itkd_sys::scoreboard::Scoreboard;
 
 use crate::logs::{self, Logs};
+use crate::master::Shared;
 use itkd_config::dirconf::{DirConfig, ErrorDocument, ServerSignature};
 use itkd_http::errors::{self, ErrorContext, Signature};
 use itkd_http::headers::Produced;
 use itkd_http::logfmt::{ConnStatus, Level, LogEntry};
 
+mod access;
 mod access_log;
 mod admit;
 mod auth;
 mod body;
+mod handler;
 mod htaccess;
 mod io;
+mod locate;
 mod pages;
 mod scripts;
 mod serve;
 
+use access::*;
 use access_log::*;
 use admit::*;
 use auth::*;
 use body::*;
+use handler::*;
 use htaccess::*;
 use io::*;
+use locate::*;
 use pages::*;
 use scripts::*;
 use serve::*;
-
-/// What every worker starts from: built by the master, inherited through two forks.
-pub struct Shared {
-    pub config: ServerConfig,
-    pub logs: Logs,
-    /// The configuration's directive tree: `.htaccess` files see its defines.
-    pub parsed: itkd_config::Parsed,
-    /// The credentials of every identity the configuration names statically (User/Group,
-    /// AssignUserID), supplementary groups included: looked up once by the master, so a
-    /// worker does not read the group database (getgrouplist) per connection.
-    pub credentials: HashMap<(u32, u32), Credentials>,
-    /// Every `SSLEngine on` server's certificate and key, read by the master.
-    pub certs: crate::tls::Certificates,
-    /// The session ticket keys the master shares with every worker.
-    pub tickets: std::sync::Arc<crate::tls::SharedTicketer>,
-}
-
-impl Shared {
-    pub fn new(
-        config: ServerConfig,
-        logs: Logs,
-        parsed: itkd_config::Parsed,
-        certs: crate::tls::Certificates,
-        tickets: std::sync::Arc<crate::tls::SharedTicketer>,
-    ) -> Shared {
-        let mut credentials = HashMap::new();
-        let mut add = |user: &itkd_config::model::UserId, gid: u32| {
-            credentials
-                .entry((user.uid, gid))
-                .or_insert_with(|| Credentials::for_user(user.uid, gid, user.name.as_deref()));
-        };
-        add(&config.user, config.group.gid);
-        for server in std::iter::once(&config.main).chain(&config.vhosts) {
-            let mut dirs = vec![&server.dir];
-            let mut sections: Vec<&itkd_config::dirconf::Section> =
-                server.sections.iter().collect();
-            while let Some(section) = sections.pop() {
-                dirs.push(&section.config);
-                sections.extend(&section.files);
-            }
-            for assign in dirs.into_iter().filter_map(|d| d.assign.as_ref()) {
-                add(&assign.user, assign.group.gid);
-            }
-        }
-        Shared {
-            config,
-            logs,
-            parsed,
-            credentials,
-            certs,
-            tickets,
-        }
-    }
-
-    /// The credentials for `wanted`: from the table made at start when the configuration
-    /// names it, else (AssignUserIDExpr results) looked up now.
-    fn credentials_for(&self, wanted: &Identity) -> Credentials {
-        match self.credentials.get(&(wanted.uid, wanted.gid)) {
-            Some(c) => c.clone(),
-            None => Credentials::for_user(wanted.uid, wanted.gid, wanted.user_name.as_deref()),
-        }
-    }
-}
 
 /// Serves one accepted connection to the end; returns the process exit code. `slot` is
 /// the pool child's scoreboard slot, which this worker's connection occupies.

@@ -206,381 +206,108 @@ pub(super) fn redirect_to(target: Target) -> Response<ResponseBody> {
     response
 }
 
-/// One URI, as the tenant: `.htaccess` → authentication and authorization → mod_alias
-/// redirects → the handler (Action, CGI, a handler itkd cannot run, static files).
+/// One URI, as the tenant: each stage hands on what it found or answers (`Err`), and
+/// the answer may be an [`InternalRedirect`] for [`serve`] to follow.
 pub(super) async fn serve_once(
     c: &Ctx<'_>,
     target: &Target,
     body: &mut Option<Incoming>,
 ) -> Response<ResponseBody> {
-    let (shared, state, req, peer, local, index, server, now) = (
-        c.shared, c.state, c.req, c.peer, c.local, c.index, c.server, c.now,
-    );
-    let config = &shared.config;
-    let uri_path = target.uri_path.as_str();
-    let mapped = mapping::map(server, uri_path);
-    // The file and the PATH_INFO after it (looked up as the tenant): `<Files>` sections
-    // match the file's name, not the PATH_INFO's last part (httpd's file walk runs on
-    // r->filename after the directory walk split it).
-    let (split, known) = match itkd_http::cgi::split_path_info_with_meta(&mapped.path, &mapped.root)
-    {
-        Some((file, info, meta)) => {
-            // The stat of the whole path, reused by the static handler.
-            let known = (info.is_empty() && file == mapped.path).then_some(meta);
-            (Some((file, info)), known)
-        }
-        None => (None, None),
-    };
-    let walk_path = split
-        .as_ref()
-        .map_or(mapped.path.as_path(), |(file, _)| file);
-    let (dir, wants_htaccess) = section_walk(state, server, index, walk_path, uri_path);
-    // An Action's script runs as the request it serves (Debian's /usr/lib/cgi-bin has no
-    // identity of its own); every other redirect is checked.
-    if !matches!(target.reached, Reached::Request | Reached::Action { .. }) {
-        // mpm-itk: the identity was chosen for the request's URI; a redirect to a place
-        // whose sections name another one cannot be served by this process.
-        let server_name = server.server_name.clone().unwrap_or_default();
-        let ctx = ExprContext {
-            http_host: c.host,
-            server_name: &server_name,
-            request_uri: uri_path,
-            request_env: &[],
-        };
-        match identity::identity(config, &dir, &ctx, &SysLookup) {
-            Ok(id) if id == *c.identity => {}
-            other => {
-                let why = match other {
-                    Err(e) => e.to_string(),
-                    Ok(_) => format!("{uri_path} is served as another uid/gid than the request it was redirected from"),
-                };
-                log_error(state, index, "mpm_itk", Level::Error, Some(peer), &why);
-                return page(config, Some(server), 500, req, true);
-            }
-        }
+    match stages(c, target, body).await {
+        Ok(response) => response,
+        Err(Stop(response)) => *response,
     }
-    // The .htaccess files along the path (AllowOverride permitting).
-    let dir = {
-        let mut reader = |level: &std::path::Path, overrides: &itkd_config::Overrides| {
-            cached_htaccess(state, index, level, overrides, || {
-                read_htaccess(shared, server, level, overrides)
-            })
-        };
-        let walked = if wants_htaccess {
-            walk::dir_config_with(server, Some(walk_path), uri_path, &mut reader).map(Rc::new)
-        } else {
-            Ok(dir)
-        };
-        match walked {
-            Ok(d) => d,
-            Err(stop) => {
-                let level = if stop.status == 500 {
-                    Level::Alert
-                } else {
-                    Level::Crit
-                };
-                log_error(state, index, "core", level, Some(peer), &stop.log);
-                return page(config, Some(server), stop.status, req, stop.status == 500);
-            }
-        }
-    };
-    let error = |status: u16, headers: HeaderMap| {
-        document_or_page(config, server, &dir, status, req, headers, target)
-    };
-    // mod_env: SetEnv/PassEnv/UnsetEnv of the merged sections (.htaccess included), for
-    // CGI, `Header ... env=` and the log's `%{…}e` (access control sees none of them, as
-    // in httpd, where mod_env runs after the access stage).
-    let mut request_env = itkd_config::dirconf::EnvOp::apply(&dir.env, |k| std::env::var(k).ok());
-    // mod_ssl's variables (CGI, `%{…}x`/`%{…}e` in logs).
-    if let Some(t) = &state.borrow().tls {
-        request_env.extend(t.variables());
+}
+
+/// A stage's answer instead of handing on: the response to send (an error page, an
+/// ErrorDocument, a redirect). Boxed, so a stage's `Result` stays small.
+pub(super) struct Stop(Box<Response<ResponseBody>>);
+
+impl From<Response<ResponseBody>> for Stop {
+    fn from(response: Response<ResponseBody>) -> Stop {
+        Stop(Box::new(response))
     }
-    {
-        let mut st = state.borrow_mut();
-        st.header_actions.clone_from(&dir.headers);
-        st.header_env.clone_from(&request_env);
-    }
-    // Basic authentication (the password and group files are read as the tenant).
-    let mut auth_log = Vec::new();
-    let authenticated = authenticate(&dir, req, uri_path, &mut auth_log);
-    for (level, message) in auth_log {
-        log_error(state, index, "auth_basic", level, Some(peer), &message);
-    }
-    let (user, groups) = match authenticated {
-        Ok(found) => found,
-        Err(message) => {
-            log_error(
-                state,
-                index,
-                "auth_basic",
-                Level::Error,
-                Some(peer),
-                &message,
-            );
-            return page(config, Some(server), 500, req, true);
-        }
-    };
-    if let Some(u) = &user {
-        request_env.push(("REMOTE_USER".to_owned(), u.clone()));
-        request_env.push(("AUTH_TYPE".to_owned(), "Basic".to_owned()));
-    }
-    let client = authz::Client {
-        ip: peer.ip(),
-        local_ip: local.ip(),
-        method: req.method().as_str(),
-        // httpd checks access before its fixups hook, where mod_env's SetEnv/PassEnv and
-        // mod_ssl's variables are set: `Require env` and `Allow from env=` see none of
-        // them (only SetEnvIf's, which itkd does not set).
-        env: &[],
-        user: user.as_deref(),
-        groups: &groups,
-        host_names: &authz::Resolver,
-    };
-    let verdict = authz::access(&dir, &client);
-    if verdict.host_denied {
-        // mod_access_compat logs its refusal even when `Satisfy Any` lets Require decide.
-        log_error(
-            state,
-            index,
-            "access_compat",
-            Level::Error,
-            Some(peer),
-            &format!(
-                "AH01797: client denied by server configuration: {}",
-                mapped.path.display()
-            ),
-        );
-    }
-    match verdict.access {
-        authz::Access::Granted => {}
-        authz::Access::HostDenied => return error(403, HeaderMap::new()),
-        authz::Access::NeedsUser if dir.auth_basic == Some(true) => {
-            let message = match &user {
-                Some(u) => format!("AH01631: user {u}: authorization failure for \"{uri_path}\": "),
-                None => format!("AH01626: authorization result: denied (no authenticated user yet) for \"{uri_path}\""),
-            };
-            log_error(
-                state,
-                index,
-                "authz_core",
-                Level::Error,
-                Some(peer),
-                &message,
-            );
-            let realm = dir.auth_name.clone().unwrap_or_default().replace('"', "");
-            let mut headers = HeaderMap::new();
-            if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
-                headers.insert(header::WWW_AUTHENTICATE, v);
-            }
-            return error(401, headers);
-        }
-        authz::Access::NeedsUser => {
-            // httpd: a rule naming users with no AuthType is a configuration error.
-            log_error(
-                state,
-                index,
-                "core",
-                Level::Error,
-                Some(peer),
-                &format!("AH00027: No authentication done but request not allowed without authentication for {uri_path}. Authentication not configured?"),
-            );
-            return page(config, Some(server), 500, req, true);
-        }
-        authz::Access::Denied => {
-            log_error(
-                state,
-                index,
-                "authz_core",
-                Level::Error,
-                Some(peer),
-                &format!(
-                    "AH01630: client denied by server configuration: {}",
-                    mapped.path.display()
-                ),
-            );
-            return error(403, HeaderMap::new());
-        }
-    }
+}
+
+/// The stages after the switch, in httpd's order.
+async fn stages(
+    c: &Ctx<'_>,
+    target: &Target,
+    body: &mut Option<Incoming>,
+) -> Result<Response<ResponseBody>, Stop> {
+    // URI → file and PATH_INFO, the sections in force, the identity for a redirect.
+    let found = locate(c, target)?;
+    // The .htaccess files along the path, read as the tenant.
+    let dir = walk_htaccess(c, target, &found)?;
+    // mod_env's variables, Basic authentication, then access control.
+    let env = check_access(c, target, &found, &dir)?;
     // mod_alias: Redirect, RedirectMatch, RedirectPermanent, RedirectTemp.
-    if let Some((status, location)) = mapping::redirect_for(
+    alias_redirect(c, target, &dir)?;
+    // The handler: an Action's script, CGI, a handler itkd cannot run, or the file.
+    let handler = choose_handler(c, &found, &dir);
+    run_handler(c, target, &found, &dir, &env, handler, body).await
+}
+
+/// mod_alias's redirect for the URI, if one matches.
+fn alias_redirect(c: &Ctx<'_>, target: &Target, dir: &DirConfig) -> Result<(), Stop> {
+    let Some((status, location)) = mapping::redirect_for(
         &dir.redirects,
-        uri_path,
+        &target.uri_path,
         target.query.as_deref(),
         c.scheme,
         c.redirect_host,
-    ) {
-        let mut headers = HeaderMap::new();
-        if let Some(v) = location.and_then(|t| HeaderValue::from_str(&t).ok()) {
-            headers.insert(header::LOCATION, v);
-        }
-        return error(status, headers);
-    }
-    // The handler: mod_mime's by the file's name (whether it exists or not, as httpd),
-    // SetHandler, or ScriptAlias's cgi-script.
-    let named = walk_path;
-    let handler = if mapped.script {
-        Some("cgi-script".to_owned())
-    } else {
-        handler_of(named, &dir)
+    ) else {
+        return Ok(());
     };
-    let media_type = named
-        .file_name()
-        .and_then(|n| files::content_type(&n.to_string_lossy(), &dir, &config.mime_types));
-    let action = dir
-        .actions
-        .iter()
-        .rev()
-        .find(|a| {
-            handler.as_deref() == Some(a.trigger.as_str())
-                || media_type.as_deref() == Some(a.trigger.as_str())
-        })
-        .cloned();
-    // httpd runs a file by its media type when no handler is set (mod_php's `AddType
-    // application/x-httpd-php`, mod_cgi's `application/x-httpd-cgi`).
-    let handler = handler.or_else(|| {
-        media_type
-            .clone()
-            .filter(|t| itkd_config::dirconf::names_a_handler(t))
-    });
-    let cgi = |dir| CgiContext {
-        shared,
-        state,
-        server,
-        dir,
-        req,
-        peer,
-        local,
-        index,
-        host: c.host,
-        env: &request_env,
-        target,
-    };
-    // The script paths are boxed: their state is large (about 20 KiB), and hyper moves
-    // this future (through the stack, into its heap slot) for every request, static
-    // files too; each KiB moved is a page or so for a fresh worker to fault in.
-    if let Some(action) = action.filter(|_| !mapped.script) {
-        // mod_actions: a missing file is its 404 (unless `virtual`); else the request
-        // goes to the script's URL, through the whole path (its sections, access
-        // control, ScriptAlias or handler, CGIPassAuth, RLimit*).
-        if split.is_none() && !action.is_virtual {
-            log_error(
-                state,
-                index,
-                "actions",
-                Level::Error,
-                Some(peer),
-                &format!("AH00652: File does not exist: {}", mapped.path.display()),
-            );
-            return error(404, HeaderMap::new());
-        }
-        let script = action.script.split('?').next().unwrap_or(&action.script);
-        let Ok(script) = mapping::normalize(script, server.allow_encoded_slashes) else {
-            return page(config, Some(server), 500, req, true);
-        };
-        return redirect_to(Target {
-            uri_path: format!("{}{uri_path}", script.trim_end_matches('/')),
-            query: target.query.clone(),
-            reached: Reached::Action {
-                from: Box::new(target.clone()),
-                handler: action.trigger.clone(),
-                env: request_env.clone(),
-            },
-        });
+    let mut headers = HeaderMap::new();
+    if let Some(v) = location.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        headers.insert(header::LOCATION, v);
     }
-    match handler.as_deref() {
-        Some("cgi-script" | "application/x-httpd-cgi") => {
-            return boxed_cgi(cgi(&dir), &mapped, split, body.take()).await;
-        }
-        None | Some("default-handler") => {}
-        // A handler itkd cannot run (mod_php without php_module, php-fpm's proxy:fcgi,
-        // fcgid, wsgi, ...): httpd would send the file as it is, its source; itkd never
-        // does (docs/security.md). A file that does not exist is still a 404.
-        Some(unknown) if split.is_some() => {
-            let origin = dir
-                .handler_origins
-                .iter()
-                .rev()
-                .find(|(name, _)| name == unknown)
-                .map_or_else(String::new, |(_, at)| format!(", set by {at}"));
-            log_error(
-                state,
-                index,
-                "core",
-                Level::Error,
-                Some(peer),
-                &format!(
-                    "handler '{unknown}' is not available in itkd{}{origin}: refusing to send {} as it is",
-                    itkd_config::dirconf::handler_hint(unknown),
-                    named.display()
-                ),
-            );
-            return error(500, HeaderMap::new());
-        }
-        Some(_) => {}
-    }
-    let method = target.method(req);
-    if !known_to_httpd(req.method()) {
-        log_error(
-            state,
-            index,
-            "core",
-            Level::Error,
-            Some(peer),
-            &format!(
-                "AH00135: Invalid method in request {} {} {:?}",
-                req.method(),
-                req.uri(),
-                req.version()
-            ),
-        );
-        return page(config, Some(server), 501, req, true);
-    }
-    if let Some(body) = body.take() {
-        if let Err(status) = discard_body(body, server, &dir).await {
-            return page(config, Some(server), status, req, true);
-        }
-    }
-    let plain = HeaderMap::new();
-    let file_req = FileRequest {
-        method,
-        // An ErrorDocument or a script's redirect target is fetched unconditionally.
-        headers: match target.reached {
-            Reached::Request | Reached::Index => req.headers(),
-            _ => &plain,
-        },
-        query: target.query.as_deref(),
-        scheme: c.scheme,
-        host: c.redirect_host,
-        now,
-    };
-    match files::serve_with(&mapped, &dir, &config.mime_types, &file_req, known.as_ref()) {
-        Outcome::Response {
+    Err(c.document(dir, status, headers, target).into())
+}
+
+impl Ctx<'_> {
+    /// The error for `status` after the per-directory configuration is known: its
+    /// `ErrorDocument`, else httpd's page.
+    pub(super) fn document(
+        &self,
+        dir: &DirConfig,
+        status: u16,
+        headers: HeaderMap,
+        target: &Target,
+    ) -> Response<ResponseBody> {
+        document_or_page(
+            &self.shared.config,
+            self.server,
+            dir,
             status,
+            self.req,
             headers,
-            body,
-        } => build(config, status, headers, ResponseBody::from(body)),
-        Outcome::Directory { index: names } => {
-            // mod_dir: the first name that is a regular file is served as if requested.
-            let found = names.into_iter().find(|uri| {
-                std::fs::metadata(mapping::map(server, uri).path).is_ok_and(|m| m.is_file())
-            });
-            match found {
-                Some(uri_path) => redirect_to(Target {
-                    uri_path,
-                    query: target.query.clone(),
-                    reached: Reached::Index,
-                }),
-                None => match files::no_index(&mapped, &dir, &file_req) {
-                    Outcome::Response {
-                        status,
-                        headers,
-                        body,
-                    } => build(config, status, headers, ResponseBody::from(body)),
-                    outcome => static_error(c, &dir, target, outcome),
-                },
-            }
-        }
-        outcome => static_error(c, &dir, target, outcome),
+            target,
+        )
+    }
+
+    /// httpd's page for `status` with `Connection: close`, no ErrorDocument.
+    pub(super) fn fatal(&self, status: u16) -> Response<ResponseBody> {
+        page(
+            &self.shared.config,
+            Some(self.server),
+            status,
+            self.req,
+            true,
+        )
+    }
+
+    /// An error-log line for this request.
+    pub(super) fn log(&self, module: &str, level: Level, message: &str) {
+        log_error(
+            self.state,
+            self.index,
+            module,
+            level,
+            Some(self.peer),
+            message,
+        );
     }
 }
 
