@@ -10,98 +10,41 @@ pub(super) async fn handle(
     req: &Request<()>,
     body: Incoming,
 ) -> Result<Response<ResponseBody>, CloseConnection> {
-    let Conn {
-        shared,
-        state,
-        peer,
-        local,
-        board,
-        slot,
-    } = conn;
-    let state: &RefCell<State> = state;
-    let config = &shared.config;
-    {
-        let mut st = state.borrow_mut();
-        st.current = 0;
-        st.header_actions.clone_from(&config.main.dir.headers);
-        st.header_env.clear();
+    match stages(conn, req, body).await {
+        Ok(response) => Ok(response),
+        Err(Halt::Answer(stop)) => Ok(stop.into_response()),
+        Err(Halt::Close) => Err(CloseConnection),
     }
+}
+
+/// Why a request does not go on before the tenant: an answer, or closing with none.
+pub(super) enum Halt {
+    Answer(Stop),
+    Close,
+}
+
+impl From<Response<ResponseBody>> for Halt {
+    fn from(response: Response<ResponseBody>) -> Halt {
+        Halt::Answer(Stop::from(response))
+    }
+}
+
+/// The stages before the tenant, in httpd's order, then [`serve`].
+async fn stages(
+    conn: Conn<'_>,
+    req: &Request<()>,
+    body: Incoming,
+) -> Result<Response<ResponseBody>, Halt> {
+    let config = &conn.shared.config;
     let now = SystemTime::now();
+    begin(conn.state, config);
     let host = host_of(req);
-    let tls = state.borrow().tls.clone();
-    if state.borrow().plain_on_tls {
-        // mod_ssl: a plain HTTP request on a TLS address.
-        return Ok(error_response(
-            config,
-            None,
-            400,
-            req,
-            true,
-            Some("You're speaking plain HTTP to an SSL-enabled server port.<br />\n Instead use the HTTPS scheme to access this URL, please.<br />\n"),
-            HeaderMap::new(),
-        ));
-    }
-    // RFC 9112 §3.2: HTTP/1.1 without Host is a 400; HTTP/1.0 without Host goes to the
-    // default vhost, as httpd does.
-    if host.is_none() && req.version() == Version::HTTP_11 {
-        return Ok(page(config, None, 400, req, true));
-    }
-    // httpd's fix_hostname: a Host that is no host name is a 400 (`Host: a b`), before
-    // any vhost is chosen.
-    if let Some(h) = host.as_deref().filter(|h| !valid_host(h)) {
-        log_error(
-            state,
-            0,
-            "core",
-            Level::Debug,
-            Some(peer),
-            &format!("AH00550: Client sent malformed Host header: {h}"),
-        );
-        return Ok(page(config, None, 400, req, true));
-    }
-    let index = config.route_index(local.ip(), local.port(), host.as_deref());
-    let server = config.server(index);
-    {
-        let mut st = state.borrow_mut();
-        st.current = index;
-        st.header_actions.clone_from(&server.dir.headers);
-    }
-    // mod_ssl: the Host header must select a vhost with the certificate SNI selected
-    // (or the address's default one had, without SNI); else 421, and the connection ends.
-    if let Some(t) = &tls {
-        if !crate::tls::compatible(config, index, t.server) {
-            let name = |i: usize| config.server(i).server_name.clone().unwrap_or_default();
-            let sni = match &t.sni {
-                Some(n) => format!("{n} provided via SNI"),
-                None => format!("{} (default host as no SNI was provided)", name(t.server)),
-            };
-            let (host_name, _) = split_host(host.as_deref().unwrap_or(""));
-            log_error(
-                state,
-                index,
-                "ssl",
-                Level::Error,
-                Some(peer),
-                &format!("AH02032: Hostname {sni} and hostname {host_name} provided via HTTP have no compatible SSL setup for policy 'secure'"),
-            );
-            return Ok(page(config, Some(server), 421, req, true));
-        }
-    }
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    if let Some((status, notes)) = limits_exceeded(server, req) {
-        return Ok(error_response(
-            config,
-            Some(server),
-            status,
-            req,
-            true,
-            notes,
-            HeaderMap::new(),
-        ));
-    }
-    if let Some(status) = framing_refusal(req) {
-        return Ok(page(config, Some(server), status, req, true));
-    }
+    let tls = conn.state.borrow().tls.clone();
+    // Before any vhost: a plain request on a TLS port, a missing or malformed Host.
+    admit(conn, req, host.as_deref())?;
+    // The vhost, and what it refuses before reading anything (SNI, limits, framing).
+    let index = config.route_index(conn.local.ip(), conn.local.port(), host.as_deref());
+    let server = route(conn, req, index, host.as_deref(), tls.as_ref())?;
     // httpd's ap_send_http_trace, a map_to_storage hook: answered before the section
     // walk, so before the switch and with no tenant file touched.
     if req.method() == http::Method::TRACE {
@@ -115,131 +58,27 @@ pub(super) async fn handle(
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         return Ok(build(config, 200, headers, ResponseBody::from(Body::Empty)));
     }
-    let uri_path = match mapping::normalize(req.uri().path(), server.allow_encoded_slashes) {
-        Ok(p) => p,
-        Err(MapError::BadRequest) => {
-            log_error(
-                state,
-                index,
-                "core",
-                Level::Error,
-                Some(peer),
-                &format!("AH10244: invalid URI path ({})", req.uri().path()),
-            );
-            return Ok(page(config, Some(server), 400, req, true));
-        }
-        Err(MapError::NotFound) => return Ok(page(config, Some(server), 404, req, false)),
-    };
-    let mapped = mapping::map(server, &uri_path);
-    // Before the switch no tenant file is read: the walk only notes whether any level's
-    // AllowOverride would read a .htaccess, so the walk after the switch runs only then.
-    let (dir, _) = section_walk(state, server, index, &mapped.path, &uri_path);
+    let uri_path = normalize(conn, req, index, server)?;
+    // The identity from the sections (pure computation: no tenant file is read before
+    // the switch), then the switch, once per connection.
     let server_name = server.server_name.clone().unwrap_or_default();
-    let ctx = ExprContext {
-        http_host: host.as_deref(),
-        server_name: &server_name,
-        request_uri: req.uri().path(),
-        request_env: &[],
-    };
-    let wanted = match identity::identity(config, &dir, &ctx, &SysLookup) {
-        Ok(id) => id,
-        Err(e) => {
-            log_error(
-                state,
-                index,
-                "mpm_itk",
-                Level::Error,
-                Some(peer),
-                &e.to_string(),
-            );
-            return Ok(page(config, Some(server), 500, req, true));
-        }
-    };
-
-    {
-        let mut st = state.borrow_mut();
-        match &st.identity {
-            None => {
-                // MaxClientsVHost: this connection counts from now on, the limit included.
-                let limit = server
-                    .max_clients_vhost
-                    .and_then(|n| usize::try_from(n).ok());
-                let vhost = u32::try_from(index).unwrap_or(u32::MAX - 1);
-                if !board.try_enter_vhost(slot, vhost, limit) {
-                    drop(st);
-                    let port = server.server_name_port.unwrap_or(local.port());
-                    let name = server.server_name.as_deref().unwrap_or("");
-                    log_error(
-                        state,
-                        index,
-                        "mpm_itk",
-                        Level::Warn,
-                        Some(peer),
-                        &format!("MaxClientsVhost reached for {name}:{port}, refusing client."),
-                    );
-                    return Ok(page(config, Some(server), 503, req, true));
-                }
-                let creds = shared.credentials_for(&wanted);
-                if let Err(e) = switch_to(&creds, wanted.nice.and_then(Nice::new)) {
-                    drop(st);
-                    log_error(
-                        state,
-                        index,
-                        "mpm_itk",
-                        Level::Warn,
-                        Some(peer),
-                        &format!(
-                            "(itkmpm: pid={}) {e}; Couldn't set uid/gid/priority",
-                            std::process::id()
-                        ),
-                    );
-                    return Ok(page(config, Some(server), 500, req, true));
-                }
-                // The kernel clears the parent-death signal on a uid change: set it again,
-                // so a pool child killed by the master takes this worker with it.
-                let _ = itkd_sys::process::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
-                // If the pool child died before that, the signal will never come: stop.
-                if nix::unistd::getppid() != st.parent {
-                    return Err(CloseConnection);
-                }
-                st.identity = Some(wanted.clone());
-                st.server = Some(index);
-                st.logs.keep_only(index);
-            }
-            Some(current) if *current == wanted => {}
-            Some(_) => {
-                drop(st);
-                // mpm-itk: a different identity on a kept-alive connection cannot be had.
-                log_error(
-                    state,
-                    index,
-                    "mpm_itk",
-                    Level::Warn,
-                    Some(peer),
-                    "Couldn't set uid/gid/priority, closing connection.",
-                );
-                return Err(CloseConnection);
-            }
-        }
-        st.requests += 1;
-        st.keep_alive_timeout = server.keep_alive_timeout;
-    }
+    let wanted = identity_for(conn, req, index, server, host.as_deref(), &uri_path)?;
+    switch(conn, req, index, server, &wanted)?;
     // httpd's MaxKeepAliveRequests counts re-uses: the (N+1)th response closes.
     let max = server.max_keep_alive_requests;
-    let last = max != 0 && state.borrow().requests > max;
-
-    let redirect_host = host.clone().unwrap_or_else(|| server_name.clone());
+    let last = max != 0 && conn.state.borrow().requests > max;
+    let redirect_host = host.clone().unwrap_or(server_name);
     let ctx = Ctx {
-        shared,
-        state,
+        shared: conn.shared,
+        state: conn.state,
         req,
-        peer,
-        local,
+        peer: conn.peer,
+        local: conn.local,
         index,
         server,
         host: host.as_deref(),
         redirect_host: &redirect_host,
-        scheme,
+        scheme: if tls.is_some() { "https" } else { "http" },
         now,
         identity: &wanted,
     };
@@ -255,6 +94,236 @@ pub(super) async fn handle(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     Ok(response)
+}
+
+/// A new request on the connection: the main server's header actions until routed.
+fn begin(state: &RefCell<State>, config: &ServerConfig) {
+    let mut st = state.borrow_mut();
+    st.current = 0;
+    st.header_actions.clone_from(&config.main.dir.headers);
+    st.header_env.clear();
+}
+
+/// What is refused before any vhost is chosen.
+fn admit(conn: Conn<'_>, req: &Request<()>, host: Option<&str>) -> Result<(), Halt> {
+    let config = &conn.shared.config;
+    if conn.state.borrow().plain_on_tls {
+        // mod_ssl: a plain HTTP request on a TLS address.
+        return Err(error_response(
+            config,
+            None,
+            400,
+            req,
+            true,
+            Some("You're speaking plain HTTP to an SSL-enabled server port.<br />\n Instead use the HTTPS scheme to access this URL, please.<br />\n"),
+            HeaderMap::new(),
+        )
+        .into());
+    }
+    // RFC 9112 §3.2: HTTP/1.1 without Host is a 400; HTTP/1.0 without Host goes to the
+    // default vhost, as httpd does.
+    if host.is_none() && req.version() == Version::HTTP_11 {
+        return Err(page(config, None, 400, req, true).into());
+    }
+    // httpd's fix_hostname: a Host that is no host name is a 400 (`Host: a b`), before
+    // any vhost is chosen.
+    if let Some(h) = host.filter(|h| !valid_host(h)) {
+        log_error(
+            conn.state,
+            0,
+            "core",
+            Level::Debug,
+            Some(conn.peer),
+            &format!("AH00550: Client sent malformed Host header: {h}"),
+        );
+        return Err(page(config, None, 400, req, true).into());
+    }
+    Ok(())
+}
+
+/// The vhost `index`, once its TLS setup fits the one SNI chose and the request is within
+/// its limits and framing rules.
+fn route<'a>(
+    conn: Conn<'a>,
+    req: &Request<()>,
+    index: usize,
+    host: Option<&str>,
+    tls: Option<&crate::tls::TlsInfo>,
+) -> Result<&'a Server, Halt> {
+    let config = &conn.shared.config;
+    let server = config.server(index);
+    {
+        let mut st = conn.state.borrow_mut();
+        st.current = index;
+        st.header_actions.clone_from(&server.dir.headers);
+    }
+    // mod_ssl: the Host header must select a vhost with the certificate SNI selected
+    // (or the address's default one had, without SNI); else 421, and the connection ends.
+    if let Some(t) = tls {
+        if !crate::tls::compatible(config, index, t.server) {
+            let name = |i: usize| config.server(i).server_name.clone().unwrap_or_default();
+            let sni = match &t.sni {
+                Some(n) => format!("{n} provided via SNI"),
+                None => format!("{} (default host as no SNI was provided)", name(t.server)),
+            };
+            let (host_name, _) = split_host(host.unwrap_or(""));
+            log_error(
+                conn.state,
+                index,
+                "ssl",
+                Level::Error,
+                Some(conn.peer),
+                &format!("AH02032: Hostname {sni} and hostname {host_name} provided via HTTP have no compatible SSL setup for policy 'secure'"),
+            );
+            return Err(page(config, Some(server), 421, req, true).into());
+        }
+    }
+    if let Some((status, notes)) = limits_exceeded(server, req) {
+        return Err(error_response(
+            config,
+            Some(server),
+            status,
+            req,
+            true,
+            notes,
+            HeaderMap::new(),
+        )
+        .into());
+    }
+    if let Some(status) = framing_refusal(req) {
+        return Err(page(config, Some(server), status, req, true).into());
+    }
+    Ok(server)
+}
+
+/// The request's path, `%`-decoded and normalized (400 for what httpd refuses, 404 for
+/// an encoded slash AllowEncodedSlashes does not allow).
+fn normalize(
+    conn: Conn<'_>,
+    req: &Request<()>,
+    index: usize,
+    server: &Server,
+) -> Result<String, Halt> {
+    let config = &conn.shared.config;
+    match mapping::normalize(req.uri().path(), server.allow_encoded_slashes) {
+        Ok(path) => Ok(path),
+        Err(MapError::BadRequest) => {
+            log_error(
+                conn.state,
+                index,
+                "core",
+                Level::Error,
+                Some(conn.peer),
+                &format!("AH10244: invalid URI path ({})", req.uri().path()),
+            );
+            Err(page(config, Some(server), 400, req, true).into())
+        }
+        Err(MapError::NotFound) => Err(page(config, Some(server), 404, req, false).into()),
+    }
+}
+
+/// The identity the sections name for the URI (AssignUserID, or its expressions).
+fn identity_for(
+    conn: Conn<'_>,
+    req: &Request<()>,
+    index: usize,
+    server: &Server,
+    host: Option<&str>,
+    uri_path: &str,
+) -> Result<Identity, Halt> {
+    let config = &conn.shared.config;
+    let mapped = mapping::map(server, uri_path);
+    // Before the switch no tenant file is read: the walk only notes whether any level's
+    // AllowOverride would read a .htaccess, so the walk after the switch runs only then.
+    let (dir, _) = section_walk(conn.state, server, index, &mapped.path, uri_path);
+    let server_name = server.server_name.clone().unwrap_or_default();
+    let ctx = ExprContext {
+        http_host: host,
+        server_name: &server_name,
+        request_uri: req.uri().path(),
+        request_env: &[],
+    };
+    identity::identity(config, &dir, &ctx, &SysLookup).map_err(|e| {
+        log_error(
+            conn.state,
+            index,
+            "mpm_itk",
+            Level::Error,
+            Some(conn.peer),
+            &e.to_string(),
+        );
+        page(config, Some(server), 500, req, true).into()
+    })
+}
+
+/// The credential switch, once per connection (MaxClientsVHost counts the connection
+/// from here); a kept-alive connection's later request needing another identity closes.
+fn switch(
+    conn: Conn<'_>,
+    req: &Request<()>,
+    index: usize,
+    server: &Server,
+    wanted: &Identity,
+) -> Result<(), Halt> {
+    let config = &conn.shared.config;
+    let state = conn.state;
+    let log = |level: Level, message: &str| {
+        log_error(state, index, "mpm_itk", level, Some(conn.peer), message);
+    };
+    let current = state.borrow().identity.clone();
+    match current {
+        None => {
+            // MaxClientsVHost: this connection counts from now on, the limit included.
+            let limit = server
+                .max_clients_vhost
+                .and_then(|n| usize::try_from(n).ok());
+            let vhost = u32::try_from(index).unwrap_or(u32::MAX - 1);
+            if !conn.board.try_enter_vhost(conn.slot, vhost, limit) {
+                let port = server.server_name_port.unwrap_or(conn.local.port());
+                let name = server.server_name.as_deref().unwrap_or("");
+                log(
+                    Level::Warn,
+                    &format!("MaxClientsVhost reached for {name}:{port}, refusing client."),
+                );
+                return Err(page(config, Some(server), 503, req, true).into());
+            }
+            let creds = conn.shared.credentials_for(wanted);
+            if let Err(e) = switch_to(&creds, wanted.nice.and_then(Nice::new)) {
+                log(
+                    Level::Warn,
+                    &format!(
+                        "(itkmpm: pid={}) {e}; Couldn't set uid/gid/priority",
+                        std::process::id()
+                    ),
+                );
+                return Err(page(config, Some(server), 500, req, true).into());
+            }
+            // The kernel clears the parent-death signal on a uid change: set it again,
+            // so a pool child killed by the master takes this worker with it.
+            let _ = itkd_sys::process::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            let mut st = state.borrow_mut();
+            // If the pool child died before that, the signal will never come: stop.
+            if nix::unistd::getppid() != st.parent {
+                return Err(Halt::Close);
+            }
+            st.identity = Some(wanted.clone());
+            st.server = Some(index);
+            st.logs.keep_only(index);
+        }
+        Some(current) if current == *wanted => {}
+        Some(_) => {
+            // mpm-itk: a different identity on a kept-alive connection cannot be had.
+            log(
+                Level::Warn,
+                "Couldn't set uid/gid/priority, closing connection.",
+            );
+            return Err(Halt::Close);
+        }
+    }
+    let mut st = state.borrow_mut();
+    st.requests += 1;
+    st.keep_alive_timeout = server.keep_alive_timeout;
+    Ok(())
 }
 
 /// httpd's fix_hostname: letters, digits, `-`, `_` and single dots, then an optional

@@ -223,6 +223,12 @@ pub(super) async fn serve_once(
 /// ErrorDocument, a redirect). Boxed, so a stage's `Result` stays small.
 pub(super) struct Stop(Box<Response<ResponseBody>>);
 
+impl Stop {
+    pub(super) fn into_response(self) -> Response<ResponseBody> {
+        *self.0
+    }
+}
+
 impl From<Response<ResponseBody>> for Stop {
     fn from(response: Response<ResponseBody>) -> Stop {
         Stop(Box::new(response))
