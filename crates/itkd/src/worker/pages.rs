@@ -96,11 +96,7 @@ pub(super) fn error_response<B>(
     ctx.server_admin = server
         .and_then(|s| s.server_admin.as_deref())
         .unwrap_or(errors::DEFAULT_ADMIN);
-    ctx.signature = match server.and_then(|s| s.dir.server_signature) {
-        Some(ServerSignature::On) => Signature::On,
-        Some(ServerSignature::Email) => Signature::EMail,
-        Some(ServerSignature::Off) | None => Signature::Off,
-    };
+    ctx.signature = signature_of(server.and_then(|s| s.dir.server_signature));
     ctx.banner = &banner;
     // UseCanonicalName Off: the name and port the client asked for.
     ctx.server_name = if host_name.is_empty() {
@@ -205,5 +201,14 @@ pub(super) fn split_host(host: &str) -> (String, Option<u16>) {
     match itkd_config::vhost::split_host_port(host) {
         Ok((name, port)) => (name.to_owned(), port.and_then(|p| p.parse().ok())),
         Err(_) => (host.to_owned(), None),
+    }
+}
+
+/// `ServerSignature` as the page renderer takes it (none: Off, httpd's default).
+pub(super) fn signature_of(setting: Option<ServerSignature>) -> Signature {
+    match setting {
+        Some(ServerSignature::On) => Signature::On,
+        Some(ServerSignature::Email) => Signature::EMail,
+        Some(ServerSignature::Off) | None => Signature::Off,
     }
 }

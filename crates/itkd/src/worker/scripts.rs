@@ -146,15 +146,61 @@ pub(super) async fn exec_cgi(
     body: Option<Incoming>,
 ) -> Response<ResponseBody> {
     let config = &c.shared.config;
-    let Invocation {
-        script,
-        script_name,
-        path_info,
-        path_translated,
-        pass_auth,
-    } = inv;
-    // httpd's REDIRECT_* variables: the request this script was redirected from (its
-    // `Action`, or a script's Location or an ErrorDocument before that).
+    let limit = c
+        .dir
+        .limit_request_body
+        .unwrap_or(DEFAULT_LIMIT_REQUEST_BODY);
+    let content_length = declared_length(c.req);
+    if limit != 0 && content_length.is_some_and(|n| n > limit) {
+        return page(config, Some(c.server), 413, c.req, true);
+    }
+    let env = script_env(&c, &inv, content_length);
+    let error_log = {
+        let st = c.state.borrow();
+        st.logs.servers.first().and_then(|l| l.error.clone())
+    };
+    let peer = c.peer;
+    let stderr_line = move |line: &str| {
+        if let Some(log) = &error_log {
+            logs::write_error(log, "cgi", Level::Error, Some(peer), line);
+        }
+    };
+    let result = crate::cgi::run(
+        &inv.script,
+        env,
+        body,
+        crate::cgi::Bounds {
+            body: Some(limit),
+            timeout: c.server.timeout,
+            rlimits: &c.dir.rlimits,
+        },
+        crate::reqtimeout::BodyClock::new(c.server.read_timeouts.body, c.server.timeout),
+        stderr_line,
+    )
+    .await;
+    script_answer(&c, result)
+}
+
+/// CONTENT_LENGTH: the declared length, unset for a chunked body (as httpd leaves it).
+fn declared_length(req: &Request<()>) -> Option<u64> {
+    if req.headers().contains_key(header::TRANSFER_ENCODING) {
+        return None;
+    }
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The script's environment: the CGI variables, the request's own (SetEnv, mod_ssl,
+/// REMOTE_USER), httpd's REDIRECT_* for a script reached by an internal redirect (its
+/// `Action`, or a script's Location or an ErrorDocument before that), SERVER_SIGNATURE.
+fn script_env(
+    c: &CgiContext<'_>,
+    inv: &Invocation,
+    content_length: Option<u64>,
+) -> Vec<(String, String)> {
+    let config = &c.shared.config;
     let mut extra = c.env.to_vec();
     let mut set = |name: &str, value: &str| extra.push((name.to_owned(), value.to_owned()));
     let earlier = match &c.target.reached {
@@ -175,23 +221,6 @@ pub(super) async fn exec_cgi(
         }
         (status, from.uri_path.clone())
     });
-    let limit = c
-        .dir
-        .limit_request_body
-        .unwrap_or(DEFAULT_LIMIT_REQUEST_BODY);
-    let chunked = c.req.headers().get(header::TRANSFER_ENCODING).is_some();
-    let content_length: Option<u64> = if chunked {
-        None
-    } else {
-        c.req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-    };
-    if limit != 0 && content_length.is_some_and(|n| n > limit) {
-        return page(config, Some(c.server), 413, c.req, true);
-    }
     let (host_name, host_port) = c.host.map(split_host).unwrap_or_default();
     let server_name = if host_name.is_empty() {
         c.server.server_name.clone().unwrap_or_default()
@@ -226,25 +255,21 @@ pub(super) async fn exec_cgi(
         server_admin: c.server.server_admin.as_deref(),
         server_software: &banner,
         document_root: &c.server.document_root,
-        script_filename: &script,
-        script_name: &script_name,
-        path_info: &path_info,
-        path_translated,
+        script_filename: &inv.script,
+        script_name: &inv.script_name,
+        path_info: &inv.path_info,
+        path_translated: inv.path_translated.clone(),
         https: c.state.borrow().tls.is_some(),
         redirect: redirect
             .as_ref()
             .map(|(status, url)| (*status, url.as_str())),
         content_length,
         extra: &extra,
-        pass_auth,
+        pass_auth: inv.pass_auth,
     });
     // SERVER_SIGNATURE: httpd's ap_psignature("", r) under the ServerSignature in force.
     let mut sig = ErrorContext::new(c.req.method().as_str());
-    sig.signature = match c.dir.server_signature {
-        Some(ServerSignature::On) => Signature::On,
-        Some(ServerSignature::Email) => Signature::EMail,
-        Some(ServerSignature::Off) | None => Signature::Off,
-    };
+    sig.signature = signature_of(c.dir.server_signature);
     sig.banner = &banner;
     sig.server_name = &server_name;
     sig.server_admin = c
@@ -256,30 +281,14 @@ pub(super) async fn exec_cgi(
     if let Some(slot) = env.iter_mut().find(|(k, _)| k == "SERVER_SIGNATURE") {
         slot.1 = errors::server_signature(&sig, "");
     }
-    let error_log = {
-        let st = c.state.borrow();
-        st.logs.servers.first().and_then(|l| l.error.clone())
-    };
-    let peer = c.peer;
-    let stderr_line = move |line: &str| {
-        if let Some(log) = &error_log {
-            logs::write_error(log, "cgi", Level::Error, Some(peer), line);
-        }
-    };
-    match crate::cgi::run(
-        &script,
-        env,
-        body,
-        crate::cgi::Bounds {
-            body: Some(limit),
-            timeout: c.server.timeout,
-            rlimits: &c.dir.rlimits,
-        },
-        crate::reqtimeout::BodyClock::new(c.server.read_timeouts.body, c.server.timeout),
-        stderr_line,
-    )
-    .await
-    {
+    env
+}
+
+/// What the script's run gives the client: its response streaming, its local redirect
+/// served through the whole path, or httpd's error with mod_cgi's log line.
+fn script_answer(c: &CgiContext<'_>, result: crate::cgi::CgiResult) -> Response<ResponseBody> {
+    let config = &c.shared.config;
+    match result {
         crate::cgi::CgiResult::Error {
             status,
             log: message,
