@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use itkd_sys::credentials::AsTenant;
 
 /// What the environment is built from.
 #[derive(Debug, Clone)]
@@ -279,16 +280,22 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
 
 /// Splits a mapped path into the script file and the PATH_INFO after it: the longest
 /// prefix (at or below `root`) that is a regular file. Looked up as the tenant.
-pub fn split_path_info(path: &Path, root: &Path) -> Option<(PathBuf, String)> {
-    split_path_info_with_meta(path, root).map(|(file, info, _)| (file, info))
+pub fn split_path_info(tenant: AsTenant, path: &Path, root: &Path) -> Option<(PathBuf, String)> {
+    split_path_info_with_meta(tenant, path, root).map(|(file, info, _)| (file, info))
 }
 
 /// [`split_path_info`], also giving the file's metadata (the stat it made), so that a
 /// caller serving the file does not stat it again.
 pub fn split_path_info_with_meta(
+    _tenant: AsTenant,
     path: &Path,
     root: &Path,
 ) -> Option<(PathBuf, String, std::fs::Metadata)> {
+    split_at_file(path, root)
+}
+
+/// [`split_path_info_with_meta`] without the proof, for this module's tests.
+fn split_at_file(path: &Path, root: &Path) -> Option<(PathBuf, String, std::fs::Metadata)> {
     use std::os::unix::ffi::OsStrExt;
     // `/doku.php/`: PATH_INFO is `/` (httpd); Path forgets a trailing slash, so keep it.
     let trailing = path.as_os_str().as_bytes().ends_with(b"/");
@@ -342,7 +349,7 @@ mod tests {
         std::fs::create_dir(root.path().join("sub")).unwrap();
         let split = |rest: &str| {
             let path = PathBuf::from(format!("{}{rest}", root.path().display()));
-            split_path_info(&path, root.path())
+            split_at_file(&path, root.path()).map(|(file, info, _)| (file, info))
         };
         assert_eq!(split("/doku.php/"), Some((script.clone(), "/".to_owned())));
         assert_eq!(

@@ -20,6 +20,7 @@ use itkd_config::dirconf::{DirConfig, OptionSet};
 use itkd_config::mime::MimeTypes;
 
 use crate::mapping::Mapped;
+use itkd_sys::credentials::AsTenant;
 
 /// A response body the worker writes out.
 #[derive(Debug)]
@@ -86,18 +87,11 @@ const MAX_RANGES: usize = 200;
 /// mod_dir's default `DirectoryIndex`.
 const DEFAULT_INDEX: &str = "index.html";
 
-pub fn serve(
-    mapped: &Mapped,
-    dir: &DirConfig,
-    types: &MimeTypes,
-    req: &FileRequest<'_>,
-) -> Outcome {
-    serve_with(mapped, dir, types, req, None)
-}
-
-/// [`serve`], with `known`: the metadata of `mapped.path` when the caller has just
-/// stat'ed it (one stat per request instead of two).
+/// The default handler for `mapped`, as the tenant (`tenant` is the proof of the
+/// switch). `known`: the metadata of `mapped.path` when the caller has just stat'ed it
+/// (one stat per request instead of two).
 pub fn serve_with(
+    tenant: AsTenant,
     mapped: &Mapped,
     dir: &DirConfig,
     types: &MimeTypes,
@@ -105,7 +99,7 @@ pub fn serve_with(
     known: Option<&Metadata>,
 ) -> Outcome {
     let options = dir.effective_options();
-    if let Some(refusal) = check_symlinks(&mapped.root, &mapped.path, options) {
+    if let Some(refusal) = check_symlinks(tenant, &mapped.root, &mapped.path, options) {
         return refusal;
     }
     let stat = known
@@ -183,7 +177,12 @@ fn stat_error(path: &Path, e: &std::io::Error) -> Outcome {
 
 /// Every path component below `root` that is a symlink must be allowed by Options.
 /// `Some(refusal)` when a symlink is not allowed.
-pub fn check_symlinks(root: &Path, path: &Path, options: OptionSet) -> Option<Outcome> {
+pub fn check_symlinks(
+    _tenant: AsTenant,
+    root: &Path,
+    path: &Path,
+    options: OptionSet,
+) -> Option<Outcome> {
     if options.contains(OptionSet::SYM_LINKS) {
         return None;
     }
@@ -255,9 +254,20 @@ fn index_names(dir: &DirConfig) -> Vec<&str> {
     }
 }
 
+/// Whether `path` is a regular file, looked up as the tenant (mod_dir's test of an
+/// index candidate).
+pub fn is_file(_tenant: AsTenant, path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
 /// A directory none of whose `DirectoryIndex` names is a file: mod_autoindex's listing
 /// with `Options Indexes`, else httpd's 403 (AH01276).
-pub fn no_index(mapped: &Mapped, dir: &DirConfig, req: &FileRequest<'_>) -> Outcome {
+pub fn no_index(
+    _tenant: AsTenant,
+    mapped: &Mapped,
+    dir: &DirConfig,
+    req: &FileRequest<'_>,
+) -> Outcome {
     if dir.effective_options().contains(OptionSet::INDEXES) {
         return listing(&mapped.path, &mapped.uri_path, req);
     }

@@ -83,10 +83,19 @@ pub fn set_nice(nice: Nice) -> Result<(), SwitchError> {
     }
 }
 
+/// The proof that this process completed [`switch_to`]: every open or stat of a
+/// tenant's file (static files, `.htaccess`, password files, scripts) takes one, so no
+/// path through the code can touch a tenant's file before the switch (rustls's
+/// proof-value pattern). Only [`switch_to`] makes one.
+#[derive(Debug, Clone, Copy)]
+pub struct AsTenant {
+    _only_switch_to: (),
+}
+
 /// Becomes `target`, irreversibly: nice (if any, first, while CAP_SYS_NICE still allows a
 /// negative value), groups, gid, uid, then no capability in any set, then a check that
 /// the kernel agrees. On error the process must not serve: its identity is unknown.
-pub fn switch_to(target: &Credentials, nice: Option<Nice>) -> Result<(), SwitchError> {
+pub fn switch_to(target: &Credentials, nice: Option<Nice>) -> Result<AsTenant, SwitchError> {
     if let Some(n) = nice {
         set_nice(n)?;
     }
@@ -102,7 +111,10 @@ pub fn switch_to(target: &Credentials, nice: Option<Nice>) -> Result<(), SwitchE
     // inherited from the master: TLS keys, ticket keys).
     nix::sys::prctl::set_dumpable(false)
         .map_err(|e| SwitchError::Verify(format!("prctl(PR_SET_DUMPABLE, 0): {e}")))?;
-    verify(target)
+    verify(target)?;
+    Ok(AsTenant {
+        _only_switch_to: (),
+    })
 }
 
 /// Empties the effective, permitted, inheritable and ambient sets.

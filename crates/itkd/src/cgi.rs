@@ -227,6 +227,7 @@ pub struct Bounds<'a> {
 /// `bounds`. `stderr_line` receives every line the script writes to stderr, and the
 /// other lines about the script httpd logs.
 pub async fn run(
+    _tenant: itkd_sys::credentials::AsTenant,
     script: &Path,
     env: Vec<(String, String)>,
     body: Option<Incoming>,

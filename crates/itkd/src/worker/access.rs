@@ -27,7 +27,7 @@ pub(super) fn check_access(
         st.header_env.clone_from(&env);
     }
     let mut auth_log = Vec::new();
-    let authenticated = authenticate(dir, c.req, uri_path, &mut auth_log);
+    let authenticated = authenticate(c.tenant, dir, c.req, uri_path, &mut auth_log);
     for (level, message) in auth_log {
         c.log("auth_basic", level, &message);
     }

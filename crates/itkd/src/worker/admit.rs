@@ -63,7 +63,7 @@ async fn stages(
     // the switch), then the switch, once per connection.
     let server_name = server.server_name.clone().unwrap_or_default();
     let wanted = identity_for(conn, req, index, server, host.as_deref(), &uri_path)?;
-    switch(conn, req, index, server, &wanted)?;
+    let tenant = switch(conn, req, index, server, &wanted)?;
     // httpd's MaxKeepAliveRequests counts re-uses: the (N+1)th response closes.
     let max = server.max_keep_alive_requests;
     let last = max != 0 && conn.state.borrow().requests > max;
@@ -81,6 +81,7 @@ async fn stages(
         scheme: if tls.is_some() { "https" } else { "http" },
         now,
         identity: &wanted,
+        tenant,
     };
     let target = Target {
         uri_path,
@@ -258,20 +259,21 @@ fn identity_for(
 
 /// The credential switch, once per connection (MaxClientsVHost counts the connection
 /// from here); a kept-alive connection's later request needing another identity closes.
+/// Gives the proof of the switch, which every stage after it needs to open a file.
 fn switch(
     conn: Conn<'_>,
     req: &Request<()>,
     index: usize,
     server: &Server,
     wanted: &Identity,
-) -> Result<(), Halt> {
+) -> Result<AsTenant, Halt> {
     let config = &conn.shared.config;
     let state = conn.state;
     let log = |level: Level, message: &str| {
         log_error(state, index, "mpm_itk", level, Some(conn.peer), message);
     };
     let current = state.borrow().identity.clone();
-    match current {
+    let tenant = match current {
         None => {
             // MaxClientsVHost: this connection counts from now on, the limit included.
             let limit = server
@@ -288,16 +290,19 @@ fn switch(
                 return Err(page(config, Some(server), 503, req, true).into());
             }
             let creds = conn.shared.credentials_for(wanted);
-            if let Err(e) = switch_to(&creds, wanted.nice.and_then(Nice::new)) {
-                log(
-                    Level::Warn,
-                    &format!(
-                        "(itkmpm: pid={}) {e}; Couldn't set uid/gid/priority",
-                        std::process::id()
-                    ),
-                );
-                return Err(page(config, Some(server), 500, req, true).into());
-            }
+            let tenant = match switch_to(&creds, wanted.nice.and_then(Nice::new)) {
+                Ok(tenant) => tenant,
+                Err(e) => {
+                    log(
+                        Level::Warn,
+                        &format!(
+                            "(itkmpm: pid={}) {e}; Couldn't set uid/gid/priority",
+                            std::process::id()
+                        ),
+                    );
+                    return Err(page(config, Some(server), 500, req, true).into());
+                }
+            };
             // The kernel clears the parent-death signal on a uid change: set it again,
             // so a pool child killed by the master takes this worker with it.
             let _ = itkd_sys::process::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
@@ -306,11 +311,12 @@ fn switch(
             if nix::unistd::getppid() != st.parent {
                 return Err(Halt::Close);
             }
-            st.identity = Some(wanted.clone());
+            st.identity = Some((wanted.clone(), tenant));
             st.server = Some(index);
             st.logs.keep_only(index);
+            tenant
         }
-        Some(current) if current == *wanted => {}
+        Some((current, tenant)) if current == *wanted => tenant,
         Some(_) => {
             // mpm-itk: a different identity on a kept-alive connection cannot be had.
             log(
@@ -319,11 +325,11 @@ fn switch(
             );
             return Err(Halt::Close);
         }
-    }
+    };
     let mut st = state.borrow_mut();
     st.requests += 1;
     st.keep_alive_timeout = server.keep_alive_timeout;
-    Ok(())
+    Ok(tenant)
 }
 
 /// httpd's fix_hostname: letters, digits, `-`, `_` and single dots, then an optional

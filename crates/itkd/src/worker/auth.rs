@@ -7,6 +7,7 @@ use super::*;
 /// `log` receives what the error log should say besides a failure (malformed lines of
 /// the password file, password mismatches, unknown users), as httpd's mod_auth_basic.
 pub(super) fn authenticate(
+    _tenant: AsTenant,
     dir: &DirConfig,
     req: &Request<()>,
     uri_path: &str,

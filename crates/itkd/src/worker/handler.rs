@@ -72,6 +72,7 @@ pub(super) async fn run_handler(
                 host: c.host,
                 env,
                 target,
+                tenant: c.tenant,
             };
             Ok(boxed_cgi(cgi, &found.mapped, found.split.clone(), body.take()).await)
         }
@@ -180,6 +181,7 @@ async fn serve_static(
     };
     let mapped = &found.mapped;
     let outcome = match files::serve_with(
+        c.tenant,
         mapped,
         dir,
         &config.mime_types,
@@ -188,9 +190,9 @@ async fn serve_static(
     ) {
         Outcome::Directory { index: names } => {
             // mod_dir: the first name that is a regular file is served as if requested.
-            let index = names.into_iter().find(|uri| {
-                std::fs::metadata(mapping::map(c.server, uri).path).is_ok_and(|m| m.is_file())
-            });
+            let index = names
+                .into_iter()
+                .find(|uri| files::is_file(c.tenant, &mapping::map(c.server, uri).path));
             if let Some(uri_path) = index {
                 return Ok(redirect_to(Target {
                     uri_path,
@@ -198,7 +200,7 @@ async fn serve_static(
                     reached: Reached::Index,
                 }));
             }
-            files::no_index(mapped, dir, &file_req)
+            files::no_index(c.tenant, mapped, dir, &file_req)
         }
         outcome => outcome,
     };

@@ -14,7 +14,7 @@ pub(super) fn walk_htaccess(
     }
     let mut reader = |level: &std::path::Path, overrides: &itkd_config::Overrides| {
         cached_htaccess(c.state, c.index, level, overrides, || {
-            read_htaccess(c.shared, c.server, level, overrides)
+            read_htaccess(c.tenant, c.shared, c.server, level, overrides)
         })
     };
     match walk::dir_config_with(c.server, Some(found.file()), &target.uri_path, &mut reader) {
@@ -75,6 +75,7 @@ pub(super) fn cached_htaccess(
 /// One directory's `.htaccess` (every AccessFileName), read as the tenant: missing is
 /// nothing, unreadable is a 403 and a directive it may not hold a 500, with httpd's lines.
 pub(super) fn read_htaccess(
+    _tenant: AsTenant,
     shared: &Shared,
     server: &Server,
     level: &std::path::Path,

@@ -30,14 +30,14 @@ impl Found {
 pub(super) fn locate(c: &Ctx<'_>, target: &Target) -> Result<Found, Stop> {
     let uri_path = target.uri_path.as_str();
     let mapped = mapping::map(c.server, uri_path);
-    let (split, known) = match itkd_http::cgi::split_path_info_with_meta(&mapped.path, &mapped.root)
-    {
-        Some((file, info, meta)) => {
-            let known = (info.is_empty() && file == mapped.path).then_some(meta);
-            (Some((file, info)), known)
-        }
-        None => (None, None),
-    };
+    let (split, known) =
+        match itkd_http::cgi::split_path_info_with_meta(c.tenant, &mapped.path, &mapped.root) {
+            Some((file, info, meta)) => {
+                let known = (info.is_empty() && file == mapped.path).then_some(meta);
+                (Some((file, info)), known)
+            }
+            None => (None, None),
+        };
     let file = split
         .as_ref()
         .map_or(mapped.path.as_path(), |(file, _)| file);

@@ -23,7 +23,7 @@ use itkd_http::files::{self, Body, FileRequest, Outcome};
 use itkd_http::identity::{self, ExprContext, Identity, Lookup};
 use itkd_http::mapping::{self, MapError};
 use itkd_http::{authz, walk};
-use itkd_sys::credentials::{switch_to, Nice};
+use itkd_sys::credentials::{switch_to, AsTenant, Nice};
 use itkd_sys::scoreboard::Scoreboard;
 
 use crate::logs::{self, Logs};
@@ -265,8 +265,9 @@ fn buffer_limit(server: &Server) -> usize {
 
 /// Per connection, across its requests.
 pub struct State {
-    /// The identity this process switched to (set once, never changed).
-    identity: Option<Identity>,
+    /// The identity this process switched to (set once, never changed), with the proof
+    /// of the switch that opening a tenant's file takes.
+    identity: Option<(Identity, AsTenant)>,
     /// The vhost of the first request (its logs are the only ones kept).
     server: Option<usize>,
     logs: Logs,

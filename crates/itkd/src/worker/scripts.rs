@@ -15,6 +15,8 @@ pub(super) struct CgiContext<'a> {
     pub(super) host: Option<&'a str>,
     pub(super) env: &'a [(String, String)],
     pub(super) target: &'a Target,
+    /// The proof of the switch: the script runs as the tenant.
+    pub(super) tenant: AsTenant,
 }
 
 /// [`run_cgi`]'s future, built on the heap by a function of its own: built inline,
@@ -99,7 +101,7 @@ pub(super) fn refuse_symlink(
     script: &std::path::Path,
     dir: &DirConfig,
 ) -> Option<Response<ResponseBody>> {
-    match files::check_symlinks(root, script, dir.effective_options())? {
+    match files::check_symlinks(c.tenant, root, script, dir.effective_options())? {
         Outcome::Error {
             status,
             log,
@@ -166,6 +168,7 @@ pub(super) async fn exec_cgi(
         }
     };
     let result = crate::cgi::run(
+        c.tenant,
         &inv.script,
         env,
         body,

@@ -19,6 +19,8 @@ pub(super) struct Ctx<'a> {
     pub(super) now: SystemTime,
     /// The identity this worker switched to for the request.
     pub(super) identity: &'a Identity,
+    /// The proof of the switch: what opening the tenant's files takes.
+    pub(super) tenant: AsTenant,
 }
 
 /// A URI to serve, and how the request came to it.
