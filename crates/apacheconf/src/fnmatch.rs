@@ -16,6 +16,20 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     match_from(pattern.as_bytes(), name.as_bytes())
 }
 
+/// `apr_fnmatch(pattern, text, APR_FNM_PATHNAME)`, as httpd matches the wildcard forms
+/// of `<Files>`, `<Directory>` and `<Location>`: case-sensitive, `*`, `?` and `[...]`
+/// never match a `/`, and a leading `.` needs no literal match (no APR_FNM_PERIOD).
+pub fn matches_pathname(pattern: &str, text: &str) -> bool {
+    let (mut p, mut t) = (pattern.split('/'), text.split('/'));
+    loop {
+        match (p.next(), t.next()) {
+            (None, None) => return true,
+            (Some(pc), Some(tc)) if match_from(pc.as_bytes(), tc.as_bytes()) => {}
+            _ => return false,
+        }
+    }
+}
+
 fn match_from(p: &[u8], n: &[u8]) -> bool {
     // Iterative with one backtrack point for the last `*`: linear in practice, never
     // exponential on hostile patterns.
@@ -139,6 +153,35 @@ pub fn expand(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Golden cases answered by Debian's apache2 (crates/itkd/tests/sections.rs runs them
+    /// against both servers).
+    #[test]
+    fn pathname_matching_as_httpds_sections() {
+        let cases = [
+            ("*.PHP", "b.PHP", true),
+            ("*.PHP", "a.php", false),
+            ("*.ph[pt]", "a.php", true),
+            ("*.ph[pt]", "c.pht", true),
+            ("*.ph[pt]", "d.phx", false),
+            ("?.txt", "x.txt", true),
+            ("?.txt", "xy.txt", false),
+            ("*", ".hidden", true),
+            ("/srv/*/www", "/srv/one/www", true),
+            ("/srv/*/www", "/srv/.dot/www", true),
+            ("/srv/*/www", "/srv/one/two/www", false),
+            ("/loc*", "/loc", true),
+            ("/loc*", "/locx", true),
+            ("/loc*", "/loc/f.txt", false),
+            ("/d/*.txt", "/d/x.txt", true),
+            ("/d/*.txt", "/d/e/x.txt", false),
+            ("/s?b", "/sub", true),
+            ("/s?b", "/s/b", false),
+        ];
+        for (pattern, text, hit) in cases {
+            assert_eq!(matches_pathname(pattern, text), hit, "{pattern} ~ {text}");
+        }
+    }
 
     #[test]
     fn patterns() {

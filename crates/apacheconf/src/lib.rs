@@ -12,7 +12,7 @@
 
 #![forbid(unsafe_code)]
 
-mod fnmatch;
+pub mod fnmatch;
 pub mod lex;
 mod parse;
 mod print;

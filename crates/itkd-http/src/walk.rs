@@ -10,9 +10,9 @@
 
 use std::path::Path;
 
+use apacheconf::fnmatch;
 use itkd_config::dirconf::{DirConfig, Overrides, Section, SectionKind, SectionPattern};
 use itkd_config::model::Server;
-use itkd_config::vhost::wildcard_match;
 use itkd_config::Htaccess;
 
 /// The merged configuration for `file` (a mapped path, `None` when the request maps to no
@@ -106,9 +106,11 @@ pub fn dir_config_with(
             .filter(|s| s.kind == SectionKind::Files);
         for s in top_files.chain(files_sections.iter()) {
             let hit = match &s.pattern {
-                SectionPattern::Path(p) => {
-                    wildcard_match(p, &base) && (p.contains(['*', '?']) || *p == base)
+                // httpd: apr_fnmatch (case-sensitive) for a wildcard, else the name.
+                SectionPattern::Path(p) if fnmatch::has_wildcard(p) => {
+                    fnmatch::matches_pathname(p, &base)
                 }
+                SectionPattern::Path(p) => *p == base,
                 SectionPattern::Regex(re) => re.is_match(&base),
             };
             if hit {
@@ -137,13 +139,13 @@ fn components(path: &str) -> usize {
 }
 
 /// `<Directory /a/b>` applies to `/a/b` and everything below it; wildcards match one
-/// component each (`/home/*/public_html`).
+/// component each, as apr_fnmatch with APR_FNM_PATHNAME (`/home/*/public_html`; `*`
+/// matches a leading dot too, and case counts).
 fn directory_matches(pattern: &str, path: &str) -> bool {
     let mut have = path.split('/').filter(|c| !c.is_empty());
     for want in pattern.split('/').filter(|c| !c.is_empty()) {
         match have.next() {
-            Some(c)
-                if want.contains(['*', '?']) && wildcard_match(want, c) && !c.starts_with('.') => {}
+            Some(c) if fnmatch::has_wildcard(want) && fnmatch::matches_pathname(want, c) => {}
             Some(c) if c == want => {}
             _ => return false,
         }
@@ -152,10 +154,11 @@ fn directory_matches(pattern: &str, path: &str) -> bool {
 }
 
 /// `<Location /a>` applies to `/a`, `/a/`, `/a/x`, not `/ab` (httpd 2.4 segment rule);
-/// `<Location /a/>` to `/a/` and below.
+/// `<Location /a/>` to `/a/` and below. With a wildcard the whole URI must match, as
+/// apr_fnmatch with APR_FNM_PATHNAME (`/d/*.txt` is `/d/x.txt`, not `/d/e/x.txt`).
 fn location_matches(pattern: &str, uri: &str) -> bool {
-    if pattern.contains(['*', '?']) {
-        return wildcard_match(pattern, uri) || wildcard_match(&format!("{pattern}/*"), uri);
+    if fnmatch::has_wildcard(pattern) {
+        return fnmatch::matches_pathname(pattern, uri);
     }
     match uri.strip_prefix(pattern) {
         Some(rest) => pattern.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
