@@ -17,6 +17,7 @@ pub mod directives;
 pub mod expr;
 mod load;
 pub mod logformat;
+pub mod loglevel;
 pub mod mime;
 pub mod model;
 pub mod modules;

@@ -46,7 +46,7 @@ struct ServerFields {
     server_admin: Option<String>,
     document_root: Option<(PathBuf, Span)>,
     error_log: Option<LogTarget>,
-    log_level: Option<String>,
+    log_level: Option<crate::loglevel::LogLevel>,
     timeout: Option<Duration>,
     keep_alive: Option<bool>,
     keep_alive_timeout: Option<Duration>,
@@ -1658,7 +1658,7 @@ impl<'a> Loader<'a> {
         }
     }
 
-    fn log_level(&mut self, d: &Directive) -> Option<String> {
+    fn log_level(&mut self, d: &Directive) -> Option<crate::loglevel::LogLevel> {
         const LEVELS: &[&str] = &[
             "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1",
             "trace2", "trace3", "trace4", "trace5", "trace6", "trace7", "trace8",
@@ -1674,7 +1674,7 @@ impl<'a> Loader<'a> {
                 return None;
             }
         }
-        Some(d.args.join(" "))
+        Some(crate::loglevel::LogLevel::parse(&d.args.join(" ")))
     }
 
     fn log_format(&mut self, d: &Directive) {
@@ -2005,7 +2005,7 @@ impl<'a> Loader<'a> {
             log_level: f
                 .log_level
                 .or_else(|| main.map(|m| m.log_level.clone()))
-                .unwrap_or_else(|| "warn".to_owned()),
+                .unwrap_or_default(),
             // httpd defaults: Timeout 60, KeepAlive On, KeepAliveTimeout 5, MaxKeepAliveRequests 100.
             timeout: f
                 .timeout

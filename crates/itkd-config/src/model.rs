@@ -161,7 +161,7 @@ pub struct Server {
     pub server_admin: Option<String>,
     pub document_root: PathBuf,
     pub error_log: LogTarget,
-    pub log_level: String,
+    pub log_level: crate::loglevel::LogLevel,
     pub timeout: Duration,
     pub keep_alive: bool,
     pub keep_alive_timeout: Duration,

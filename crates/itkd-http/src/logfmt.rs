@@ -775,57 +775,7 @@ fn iso_week(tm: &Tm) -> (i64, i64) {
     }
 }
 
-/// `LogLevel`'s levels, as the error log names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Emerg,
-    Alert,
-    Crit,
-    Error,
-    Warn,
-    Notice,
-    Info,
-    Debug,
-    /// `trace1` … `trace8`.
-    Trace(u8),
-}
-
-impl Level {
-    /// A `LogLevel` keyword (`info`, `trace3`, any case), without a `module:` prefix.
-    pub fn parse(word: &str) -> Option<Level> {
-        let word = word.to_ascii_lowercase();
-        Some(match word.as_str() {
-            "emerg" => Level::Emerg,
-            "alert" => Level::Alert,
-            "crit" => Level::Crit,
-            "error" => Level::Error,
-            "warn" => Level::Warn,
-            "notice" => Level::Notice,
-            "info" => Level::Info,
-            "debug" => Level::Debug,
-            _ => match word.strip_prefix("trace")?.parse() {
-                Ok(n @ 1..=8) => Level::Trace(n),
-                _ => return None,
-            },
-        })
-    }
-}
-
-impl std::fmt::Display for Level {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Level::Emerg => f.write_str("emerg"),
-            Level::Alert => f.write_str("alert"),
-            Level::Crit => f.write_str("crit"),
-            Level::Error => f.write_str("error"),
-            Level::Warn => f.write_str("warn"),
-            Level::Notice => f.write_str("notice"),
-            Level::Info => f.write_str("info"),
-            Level::Debug => f.write_str("debug"),
-            Level::Trace(n) => write!(f, "trace{n}"),
-        }
-    }
-}
+pub use itkd_config::loglevel::Level;
 
 /// One error log line in httpd 2.4's default `ErrorLogFormat`, times in the system's
 /// local time zone:

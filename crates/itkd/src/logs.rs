@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use itkd_config::logformat::LogFormat;
+use itkd_config::loglevel::LogLevel;
 use itkd_config::model::{LogTarget, Server, ServerConfig};
 use itkd_http::logfmt::{self, Level, LogEntry};
 
@@ -25,60 +26,7 @@ pub struct ServerLogs {
 #[derive(Debug, Clone)]
 pub struct ErrorLog {
     pub file: Arc<File>,
-    pub levels: LogLevels,
-}
-
-/// `LogLevel [module:]level ...`: the global level (httpd's default `warn`) and
-/// per-module ones (`LogLevel warn cgi:info ssl:debug`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogLevels {
-    global: Level,
-    modules: Vec<(String, Level)>,
-}
-
-impl LogLevels {
-    /// Reads a validated `LogLevel` value; what does not parse keeps the default.
-    pub fn parse(text: &str) -> LogLevels {
-        let mut levels = LogLevels {
-            global: Level::Warn,
-            modules: Vec::new(),
-        };
-        for arg in text.split_whitespace() {
-            match arg.split_once(':') {
-                Some((module, level)) => {
-                    if let Some(level) = Level::parse(level) {
-                        levels.modules.push((module_name(module), level));
-                    }
-                }
-                None => {
-                    if let Some(level) = Level::parse(arg) {
-                        levels.global = level;
-                    }
-                }
-            }
-        }
-        levels
-    }
-
-    /// Whether a line of `module` at `level` is logged.
-    pub fn allows(&self, module: &str, level: Level) -> bool {
-        let module = module_name(module);
-        let wanted = self
-            .modules
-            .iter()
-            .rev()
-            .find(|(m, _)| *m == module)
-            .map_or(self.global, |(_, l)| *l);
-        level <= wanted
-    }
-}
-
-/// httpd accepts a module as `cgi`, `mod_cgi`, `mod_cgi.c` or `cgi_module`.
-fn module_name(module: &str) -> String {
-    let m = module.to_ascii_lowercase();
-    let m = m.strip_suffix(".c").unwrap_or(&m);
-    let m = m.strip_prefix("mod_").unwrap_or(m);
-    m.strip_suffix("_module").unwrap_or(m).to_owned()
+    pub levels: LogLevel,
 }
 
 /// A `CustomLog`/`TransferLog` with its file open.
@@ -128,7 +76,7 @@ impl Logs {
         let error = match &server.error_log {
             LogTarget::File(path) => Some(ErrorLog {
                 file: open(path)?,
-                levels: LogLevels::parse(&server.log_level),
+                levels: server.log_level.clone(),
             }),
             LogTarget::Pipe(_) | LogTarget::Syslog(_) => None,
         };
@@ -217,37 +165,4 @@ fn write_line(file: &File, line: &str) {
     bytes.push(b'\n');
     let mut f = file;
     let _ = f.write_all(&bytes);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_levels_global_and_per_module() {
-        let cases: &[(&str, &str, Level, bool)] = &[
-            ("warn", "core", Level::Warn, true),
-            ("warn", "core", Level::Info, false),
-            ("warn", "core", Level::Error, true),
-            ("info", "core", Level::Info, true),
-            ("info", "core", Level::Debug, false),
-            ("warn cgi:info", "cgi", Level::Info, true),
-            ("warn mod_cgi.c:info", "cgi", Level::Info, true),
-            ("warn cgi_module:info", "cgi", Level::Info, true),
-            ("warn cgi:info", "core", Level::Info, false),
-            ("debug ssl:error", "ssl", Level::Warn, false),
-            ("debug ssl:error", "core", Level::Debug, true),
-            ("", "core", Level::Warn, true),
-            ("", "core", Level::Notice, false),
-            ("trace2", "core", Level::Trace(2), true),
-            ("trace2", "core", Level::Trace(3), false),
-        ];
-        for (text, module, level, logged) in cases {
-            assert_eq!(
-                LogLevels::parse(text).allows(module, *level),
-                *logged,
-                "LogLevel {text}: {module} at {level:?}"
-            );
-        }
-    }
 }

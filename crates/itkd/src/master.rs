@@ -272,23 +272,14 @@ fn log_main(generation: &Generation, level: itkd_http::logfmt::Level, message: &
 /// Says, at LogLevel info and above, where the code ended up (bench/README.md: a worker
 /// whose code is in huge pages starts without faulting it in).
 fn log_code_placement(generation: &Generation, code: &itkd_sys::hugecode::Outcome) {
-    use itkd_http::logfmt::Level;
     use itkd_sys::hugecode::Outcome;
-    // The global level is the argument without a `module:` prefix (warn if none).
-    let log_level = &generation.shared.config.main.log_level;
-    let global = (log_level.split_whitespace())
-        .rfind(|arg| !arg.contains(':'))
-        .and_then(Level::parse);
-    if global.is_none_or(|level| level < Level::Info) {
-        return;
-    }
     let message = match code {
         Outcome::Moved(bytes) => {
             format!("code and constants ({bytes} bytes) in 2 MiB pages, mapped by every fork")
         }
         Outcome::Kept(why) => format!("code left in the binary's file-backed pages: {why}"),
     };
-    log_main(generation, Level::Info, &message);
+    log_main(generation, itkd_http::logfmt::Level::Info, &message);
 }
 
 /// Work every worker would otherwise repeat after its fork, done once here and
