@@ -19,6 +19,22 @@ pub(super) struct CgiContext<'a> {
     pub(super) tenant: AsTenant,
 }
 
+impl CgiContext<'_> {
+    /// The error for `status` under the script's directory: its ErrorDocument, else
+    /// httpd's page.
+    fn document(&self, status: u16, headers: HeaderMap) -> Response<ResponseBody> {
+        document_or_page(
+            &self.shared.config,
+            self.server,
+            self.dir,
+            status,
+            self.req,
+            headers,
+            self.target,
+        )
+    }
+}
+
 /// [`run_cgi`]'s future, built on the heap by a function of its own: built inline,
 /// its ~20 KiB would sit in the stack frame of every request's poll (stack probes and
 /// cold pages on the static path too; `perf annotate` showed them).
@@ -38,18 +54,9 @@ pub(super) async fn run_cgi(
     split: Option<(std::path::PathBuf, String)>,
     body: Option<Incoming>,
 ) -> Response<ResponseBody> {
-    let config = &c.shared.config;
     let log = |status: u16, message: &str| {
         log_error(c.state, c.index, "cgi", Level::Error, Some(c.peer), message);
-        document_or_page(
-            config,
-            c.server,
-            c.dir,
-            status,
-            c.req,
-            HeaderMap::new(),
-            c.target,
-        )
+        c.document(status, HeaderMap::new())
     };
     if !mapped.script
         && !c
@@ -117,15 +124,7 @@ pub(super) fn refuse_symlink(
                     &message,
                 );
             }
-            Some(document_or_page(
-                &c.shared.config,
-                c.server,
-                c.dir,
-                status,
-                c.req,
-                headers,
-                c.target,
-            ))
+            Some(c.document(status, headers))
         }
         Outcome::Response { .. } | Outcome::Directory { .. } => None,
     }
@@ -309,15 +308,7 @@ fn script_answer(c: &CgiContext<'_>, result: crate::cgi::CgiResult) -> Response<
             if matches!(status, 400 | 413) {
                 return page(config, Some(c.server), status, c.req, true);
             }
-            document_or_page(
-                config,
-                c.server,
-                c.dir,
-                status,
-                c.req,
-                HeaderMap::new(),
-                c.target,
-            )
+            c.document(status, HeaderMap::new())
         }
         crate::cgi::CgiResult::Head { head, output } => {
             if let Some(location) = head.local_redirect {
