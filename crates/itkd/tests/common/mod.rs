@@ -491,3 +491,101 @@ pub fn dechunk(body: &str) -> String {
         rest = after.get(n + 2..).unwrap_or("");
     }
 }
+
+/// The configuration of the serve, identity, keep-alive and lifecycle tests: the main
+/// server, a default vhost and three tenants (t1 with a per-Directory override, t2 with an
+/// Alias into t1 and MaxClientsVHost 2, t3 with ErrorDocuments).
+pub const SERVE_CONFIG: &str = "\
+Listen 127.0.0.1:PORT
+User nobody
+Group nogroup
+ServerName main.test
+DocumentRoot DIR/default
+ErrorLog DIR/error.log
+PidFile DIR/itkd.pid
+Timeout 10
+KeepAliveTimeout 2
+MaxKeepAliveRequests 3
+StartServers 5
+MinSpareServers 3
+MaxSpareServers 8
+MaxRequestWorkers 16
+<Directory DIR>
+    Options FollowSymLinks
+    Require all granted
+</Directory>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName default.test
+    DocumentRoot DIR/default
+</VirtualHost>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName t1.test
+    DocumentRoot DIR/t1
+    ErrorLog DIR/t1.error.log
+    LogLevel info
+    LogFormat \"%h %l %u %t \\\"%r\\\" %>s %O \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\"\" combined
+    CustomLog DIR/t1.access.log combined
+    AssignUserID #20001 #21001
+    <Directory DIR/t1/ovr>
+        AssignUserID #20004 #21004
+    </Directory>
+</VirtualHost>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName t2.test
+    DocumentRoot DIR/t2
+    Alias /steal DIR/t1
+    AssignUserID #20002 #21002
+    MaxClientsVHost 2
+    NiceValue 7
+</VirtualHost>
+<VirtualHost 127.0.0.1:PORT>
+    ServerName t3.test
+    DocumentRoot DIR/t3
+    AssignUserID #20003 #21003
+    ErrorDocument 404 /missing.html
+    <Location /private>
+        Require all denied
+        ErrorDocument 403 \"Go away, please\"
+    </Location>
+</VirtualHost>
+";
+
+/// The trees of [`SERVE_CONFIG`] and the server started on them.
+pub fn serve_setup() -> (tempfile::TempDir, Server) {
+    let dir = server_dir();
+    let base = dir.path();
+    default_site(base, "default site\n");
+    tenant(
+        base,
+        1,
+        &[("index.html", "t1 index\n"), ("secret.txt", "t1 secret\n")],
+    );
+    // The per-Directory override: a subtree only uid 20004 can read.
+    let ovr = base.join("t1/ovr");
+    std::fs::create_dir_all(&ovr).unwrap();
+    std::fs::write(ovr.join("o.txt"), "override\n").unwrap();
+    own_tree(&ovr, 20004, 21004);
+    std::fs::set_permissions(base.join("t1"), std::fs::Permissions::from_mode(0o711)).unwrap();
+    tenant(base, 2, &[("f.txt", "t2 file\n")]);
+    std::fs::write(base.join("t2/big.bin"), serve_big_file()).unwrap();
+    link(&base.join("t1/secret.txt"), &base.join("t2/link.txt"));
+    own_tree(&base.join("t2"), 20002, 21002);
+    tenant(
+        base,
+        3,
+        &[
+            ("f.txt", "t3 file\n"),
+            ("missing.html", "t3's own 404 page\n"),
+            ("private/p.txt", "p\n"),
+        ],
+    );
+    let server = Server::start(base, SERVE_CONFIG);
+    (dir, server)
+}
+
+/// 600 KiB of varied bytes (t2/big.bin of [`serve_setup`]).
+pub fn serve_big_file() -> Vec<u8> {
+    (0..600 * 1024u32)
+        .map(|i| (i.wrapping_mul(7) % 251) as u8 ^ (i >> 12) as u8)
+        .collect()
+}
