@@ -34,8 +34,9 @@ impl Drop for ResponseBody {
             return;
         };
         if let Ok(mut st) = state.try_borrow_mut() {
-            st.busy = false;
-            st.idle_since = Instant::now();
+            st.phase = Phase::Waiting {
+                since: Instant::now(),
+            };
         }
         if let (Some(PendingLog { mut entry, index }), Ok(st)) =
             (self.log.take(), state.try_borrow())

@@ -58,7 +58,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRe
             let (busy, heads) = this
                 .state
                 .try_borrow()
-                .map_or((true, this.armed_at), |st| (st.busy, st.heads));
+                .map_or((true, this.armed_at), |st| (st.busy(), st.heads));
             if busy || heads != this.armed_at {
                 // The head was handed over: this clock is done.
                 this.deadline = None;
@@ -87,7 +87,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRe
             let line_in = this
                 .state
                 .try_borrow()
-                .is_ok_and(|st| st.head_started && !st.busy && st.heads == this.armed_at);
+                .is_ok_and(|st| st.head_started && !st.busy() && st.heads == this.armed_at);
             if !line_in {
                 // Nothing, or part of a request line: closed without a word.
                 return Poll::Ready(Ok(()));
@@ -225,7 +225,7 @@ mod tests {
     /// A `Watched` with a fresh state whose next response head is due.
     fn watched() -> Watched<()> {
         let mut state = State::new(Logs::default(), Duration::from_secs(5));
-        state.busy = true;
+        state.phase = Phase::Busy;
         state.heads = 1;
         let state = Rc::new(RefCell::new(state));
         Watched {

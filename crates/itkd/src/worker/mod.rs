@@ -192,7 +192,7 @@ where
             async move {
                 {
                     let mut st = state.borrow_mut();
-                    st.busy = true;
+                    st.phase = Phase::Busy;
                     st.head_started = false;
                     st.heads = st.heads.wrapping_add(1);
                 }
@@ -249,8 +249,10 @@ async fn idle_watch(state: &RefCell<State>) {
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let st = state.borrow();
-        if st.requests > 0 && !st.busy && st.idle_since.elapsed() >= st.keep_alive_timeout {
-            return;
+        if let Phase::Waiting { since } = st.phase {
+            if st.requests > 0 && since.elapsed() >= st.keep_alive_timeout {
+                return;
+            }
         }
     }
 }
@@ -263,6 +265,16 @@ fn buffer_limit(server: &Server) -> usize {
         .clamp(8192, 16 << 20)
 }
 
+/// Where a connection is: waiting for a request head, or handling a request and sending
+/// its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Since `since` (the connection's start, or the end of the last response).
+    Waiting { since: Instant },
+    /// A request was handed over; its response is being produced or sent.
+    Busy,
+}
+
 /// Per connection, across its requests.
 pub struct State {
     /// The identity this process switched to (set once, never changed), with the proof
@@ -272,15 +284,13 @@ pub struct State {
     server: Option<usize>,
     logs: Logs,
     requests: u32,
-    /// A response is being produced or sent.
-    busy: bool,
+    /// Between requests or inside one (KeepAliveTimeout and the header clock read it).
+    phase: Phase,
     /// A request line arrived since the last request was handed over (a head is under
     /// way: httpd's 408 if it does not complete in time).
     head_started: bool,
     /// Request heads handed over so far (the header clock of each is `Watched`'s).
     heads: u32,
-    /// When the last response finished.
-    idle_since: Instant,
     keep_alive_timeout: Duration,
     /// The server index (0 main, then vhosts) of the request being handled.
     current: usize,
@@ -330,10 +340,11 @@ impl State {
             server: None,
             logs,
             requests: 0,
-            busy: false,
+            phase: Phase::Waiting {
+                since: Instant::now(),
+            },
             head_started: false,
             heads: 0,
-            idle_since: Instant::now(),
             keep_alive_timeout,
             current: 0,
             parent: nix::unistd::getppid(),
@@ -344,6 +355,11 @@ impl State {
             htaccess_cache: Vec::new(),
             last_walk: None,
         }
+    }
+
+    /// A request was handed over and its response is not done.
+    fn busy(&self) -> bool {
+        self.phase == Phase::Busy
     }
 
     /// Server `index`'s logs: before the switch every server's are held; after it only
