@@ -216,13 +216,6 @@ impl<'a> Loader<'a> {
             .push(Diagnostic::error(&d.span, Some(&d.name), message));
     }
 
-    /// Records an `Action` trigger and returns true: `[t, ..] if !self.note_action(t)` is
-    /// a match guard that records and falls through to the arms that parse.
-    fn note_action(&mut self, trigger: &str) -> bool {
-        self.action_triggers.push(trigger.to_ascii_lowercase());
-        true
-    }
-
     /// A handler named by `d`: where it was set (for the worker's refusal line), and, if
     /// itkd runs it only through an `Action`, remembered for [`Loader::warn_handlers`].
     fn note_handler(&mut self, d: &Directive, handler: &str, dir: &mut DirConfig) {
@@ -970,7 +963,11 @@ impl<'a> Loader<'a> {
                     self.warn(d, format!("Useless use of AllowOverride in {name}"));
                 }
                 if let Some(o) = self.allow_override(d) {
-                    let list = dir.allow_override.as_ref().map(|p| p.list.clone()).unwrap_or_default();
+                    let list = dir
+                        .allow_override
+                        .as_ref()
+                        .map(|p| p.list.clone())
+                        .unwrap_or_default();
                     dir.allow_override = Some(Overrides { list, ..o });
                 }
             }
@@ -991,14 +988,17 @@ impl<'a> Loader<'a> {
                 if d.args.is_empty() {
                     return self.error(d, "DirectoryIndex requires at least one argument");
                 }
-                dir.directory_index = Some(if d.args.len() == 1 && d.args[0].eq_ignore_ascii_case("disabled") {
-                    Vec::new()
-                } else {
-                    d.args.clone()
-                });
+                dir.directory_index = Some(
+                    if d.args.len() == 1 && d.args[0].eq_ignore_ascii_case("disabled") {
+                        Vec::new()
+                    } else {
+                        d.args.clone()
+                    },
+                );
             }
             "addhandler" | "addtype" => {
-                let Some((value, exts)) = d.args.split_first().filter(|(_, e)| !e.is_empty()) else {
+                let Some((value, exts)) = d.args.split_first().filter(|(_, e)| !e.is_empty())
+                else {
                     return self.error(d, format!("{} requires at least two arguments", d.name));
                 };
                 let value = value.to_ascii_lowercase();
@@ -1025,7 +1025,8 @@ impl<'a> Loader<'a> {
             }
             "sethandler" | "forcetype" => {
                 if let Some(arg) = self.one_arg(d) {
-                    let value = (!arg.eq_ignore_ascii_case("none")).then(|| arg.to_ascii_lowercase());
+                    let value =
+                        (!arg.eq_ignore_ascii_case("none")).then(|| arg.to_ascii_lowercase());
                     if lower == "sethandler" {
                         if let Some(handler) = &value {
                             self.note_handler(d, handler, dir);
@@ -1036,21 +1037,26 @@ impl<'a> Loader<'a> {
                     }
                 }
             }
-            "action" => match d.args.as_slice() {
-                [trigger, ..] if !self.note_action(trigger) => {}
-                [trigger, script] => dir.actions.push(Action {
-                    trigger: trigger.to_ascii_lowercase(),
-                    script: script.clone(),
-                    is_virtual: false,
-                }),
-                [trigger, script, v] if v.eq_ignore_ascii_case("virtual") => dir.actions.push(Action {
-                    trigger: trigger.to_ascii_lowercase(),
-                    script: script.clone(),
-                    is_virtual: true,
-                }),
-                [_, _, _] => self.error(d, "Action: third argument must be 'virtual'"),
-                _ => self.error(d, "Action takes two or three arguments, a handler name or media type, a script and optionally 'virtual'"),
-            },
+            "action" => {
+                // Remembered for the warning about handlers no Action runs.
+                if let Some(trigger) = d.args.first() {
+                    self.action_triggers.push(trigger.to_ascii_lowercase());
+                }
+                match d.args.as_slice() {
+                    [trigger, script] => dir.actions.push(Action {
+                        trigger: trigger.to_ascii_lowercase(),
+                        script: script.clone(),
+                        is_virtual: false,
+                    }),
+                    [trigger, script, v] if v.eq_ignore_ascii_case("virtual") => dir.actions.push(Action {
+                        trigger: trigger.to_ascii_lowercase(),
+                        script: script.clone(),
+                        is_virtual: true,
+                    }),
+                    [_, _, _] => self.error(d, "Action: third argument must be 'virtual'"),
+                    _ => self.error(d, "Action takes two or three arguments, a handler name or media type, a script and optionally 'virtual'"),
+                }
+            }
             "adddefaultcharset" => {
                 if let Some(arg) = self.one_arg(d) {
                     dir.default_charset = Some(match arg.to_ascii_lowercase().as_str() {
@@ -1062,25 +1068,36 @@ impl<'a> Loader<'a> {
                 }
             }
             "errordocument" => self.error_document(d, dir),
-            "redirect" | "redirectmatch" | "redirectpermanent" | "redirecttemp" => self.redirect(d, place, dir),
-            "require" => match Require::parse_line(&d.args) {
-                Ok(rule) => {
-                    if rule.is_negated() {
-                        self.error(d, "negative Require directive has no effect in <RequireAny> directive");
+            "redirect" | "redirectmatch" | "redirectpermanent" | "redirecttemp" => {
+                self.redirect(d, place, dir)
+            }
+            "require" => {
+                match Require::parse_line(&d.args) {
+                    Ok(rule) => {
+                        if rule.is_negated() {
+                            self.error(d, "negative Require directive has no effect in <RequireAny> directive");
+                        }
+                        add_require(dir, rule);
                     }
-                    add_require(dir, rule);
+                    Err(e) => self.error(d, e),
                 }
-                Err(e) => self.error(d, e),
-            },
+            }
             "order" => match d.args.as_slice() {
                 [arg] => match Order::parse(arg) {
-                    Ok(value) => access_compat(dir).order.push(Limited { value, methods: Methods::default() }),
+                    Ok(value) => access_compat(dir).order.push(Limited {
+                        value,
+                        methods: Methods::default(),
+                    }),
                     Err(e) => self.error(d, e),
                 },
-                _ => self.error(d, "order takes one argument, 'allow,deny', 'deny,allow', or 'mutual-failure'"),
+                _ => self.error(
+                    d,
+                    "order takes one argument, 'allow,deny', 'deny,allow', or 'mutual-failure'",
+                ),
             },
             "allow" | "deny" => {
-                let Some((from, hosts)) = d.args.split_first().filter(|(_, h)| !h.is_empty()) else {
+                let Some((from, hosts)) = d.args.split_first().filter(|(_, h)| !h.is_empty())
+                else {
                     return self.error(d, format!("{lower} requires at least two arguments, 'from' followed by hostnames or IP-address wildcards"));
                 };
                 if !from.eq_ignore_ascii_case("from") {
@@ -1089,9 +1106,16 @@ impl<'a> Loader<'a> {
                 for host in hosts {
                     match HostRule::parse(host) {
                         Ok(value) => {
-                            let rule = Limited { value, methods: Methods::default() };
+                            let rule = Limited {
+                                value,
+                                methods: Methods::default(),
+                            };
                             let list = access_compat(dir);
-                            if lower == "allow" { list.allow.push(rule) } else { list.deny.push(rule) }
+                            if lower == "allow" {
+                                list.allow.push(rule)
+                            } else {
+                                list.deny.push(rule)
+                            }
                         }
                         Err(e) => self.error(d, e),
                     }
@@ -1100,7 +1124,10 @@ impl<'a> Loader<'a> {
             "satisfy" => {
                 if let Some(arg) = self.one_arg(d) {
                     match Satisfy::parse(arg) {
-                        Ok(value) => access_compat(dir).satisfy.push(Limited { value, methods: Methods::default() }),
+                        Ok(value) => access_compat(dir).satisfy.push(Limited {
+                            value,
+                            methods: Methods::default(),
+                        }),
                         Err(e) => self.error(d, e),
                     }
                 }
@@ -1119,12 +1146,14 @@ impl<'a> Loader<'a> {
                     }
                 }
             }
-            "rlimitcpu" | "rlimitmem" | "rlimitnproc" => match crate::rlimit::RLimit::parse(&d.name, &d.args) {
-                Ok(limit) if lower == "rlimitcpu" => dir.rlimits.cpu = Some(limit),
-                Ok(limit) if lower == "rlimitmem" => dir.rlimits.mem = Some(limit),
-                Ok(limit) => dir.rlimits.nproc = Some(limit),
-                Err(e) => self.error(d, e),
-            },
+            "rlimitcpu" | "rlimitmem" | "rlimitnproc" => {
+                match crate::rlimit::RLimit::parse(&d.name, &d.args) {
+                    Ok(limit) if lower == "rlimitcpu" => dir.rlimits.cpu = Some(limit),
+                    Ok(limit) if lower == "rlimitmem" => dir.rlimits.mem = Some(limit),
+                    Ok(limit) => dir.rlimits.nproc = Some(limit),
+                    Err(e) => self.error(d, e),
+                }
+            }
             "serversignature" => {
                 if let Some(arg) = self.one_arg(d) {
                     dir.server_signature = match arg.to_ascii_lowercase().as_str() {
@@ -1158,7 +1187,11 @@ impl<'a> Loader<'a> {
                 let user = self.resolve_user(d, user, "AssignUserID");
                 let group = self.resolve_group(d, group, "AssignUserID");
                 if let (Some(user), Some(group)) = (user, group) {
-                    dir.assign = Some(Assign { user, group, span: d.span.clone() });
+                    dir.assign = Some(Assign {
+                        user,
+                        group,
+                        span: d.span.clone(),
+                    });
                 }
             }
             "assignuseridexpr" | "assigngroupidexpr" => {
@@ -1174,11 +1207,19 @@ impl<'a> Loader<'a> {
                 if let Some(arg) = self.one_arg(d) {
                     match arg.parse::<i64>() {
                         Ok(n) if n > 19 => {
-                            self.warn(d, format!("NiceValue of {n} is above 19, lowering NiceValue to 19."));
+                            self.warn(
+                                d,
+                                format!("NiceValue of {n} is above 19, lowering NiceValue to 19."),
+                            );
                             dir.nice = Some(19);
                         }
                         Ok(n) if n < -20 => {
-                            self.warn(d, format!("NiceValue of {n} is below -20, increasing NiceValue to -20."));
+                            self.warn(
+                                d,
+                                format!(
+                                    "NiceValue of {n} is below -20, increasing NiceValue to -20."
+                                ),
+                            );
                             dir.nice = Some(-20);
                         }
                         // In -20..=19 by the arms above.
@@ -1192,8 +1233,14 @@ impl<'a> Loader<'a> {
                     match arg.to_ascii_lowercase().as_str() {
                         "basic" => dir.auth_basic = Some(true),
                         "none" => dir.auth_basic = Some(false),
-                        "digest" => self.error(d, "AuthType Digest is not supported by itkd (use Basic over HTTPS)"),
-                        _ => self.error(d, format!("Unknown AuthType '{arg}': itkd knows Basic and None")),
+                        "digest" => self.error(
+                            d,
+                            "AuthType Digest is not supported by itkd (use Basic over HTTPS)",
+                        ),
+                        _ => self.error(
+                            d,
+                            format!("Unknown AuthType '{arg}': itkd knows Basic and None"),
+                        ),
                     }
                 }
             }
@@ -1227,7 +1274,11 @@ impl<'a> Loader<'a> {
                     return self.error(d, format!("{} requires at least one argument", d.name));
                 }
                 for k in &d.args {
-                    dir.env.push(if lower == "passenv" { EnvOp::Pass(k.clone()) } else { EnvOp::Unset(k.clone()) });
+                    dir.env.push(if lower == "passenv" {
+                        EnvOp::Pass(k.clone())
+                    } else {
+                        EnvOp::Unset(k.clone())
+                    });
                 }
             }
             "header" => {

@@ -279,13 +279,9 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
 }
 
 /// Splits a mapped path into the script file and the PATH_INFO after it: the longest
-/// prefix (at or below `root`) that is a regular file. Looked up as the tenant.
-pub fn split_path_info(tenant: AsTenant, path: &Path, root: &Path) -> Option<(PathBuf, String)> {
-    split_path_info_with_meta(tenant, path, root).map(|(file, info, _)| (file, info))
-}
-
-/// [`split_path_info`], also giving the file's metadata (the stat it made), so that a
-/// caller serving the file does not stat it again.
+/// prefix (at or below `root`) that is a regular file, looked up as the tenant, with the
+/// file's metadata (the stat it made), so that a caller serving the file does not stat
+/// it again.
 pub fn split_path_info_with_meta(
     _tenant: AsTenant,
     path: &Path,

@@ -6,14 +6,12 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::{
-    apache_present, dechunk, free_port, php_present, raw, root, server_dir, tenant, Apache, Server,
-    APACHE_MODULES, ITKD,
+    apache_present, dechunk, free_port, php_present, raw, root, server_dir, tenant, wait_listening,
+    Apache, Server, APACHE_MODULES, ITKD,
 };
 
 /// Each script holds a secret it never echoes: the secret in a response is the source.
@@ -246,27 +244,16 @@ fn debian_tree_with_mod_php_never_sends_a_scripts_source() {
 
     // The reference: Apache + mpm-itk + mod_php runs every script.
     let apache_port = free_port();
-    let apache = {
-        let script = format!(
-            "{} && exec /usr/sbin/apache2 -d {c} -f {c}/apache2.conf -D FOREGROUND",
-            debian_env(&conf, &apache_logs, apache_port),
-            c = conf.display()
-        );
-        // Its own process group: prefork signals its whole group at shutdown.
-        let child = Command::new("sh")
-            .args(["-c", &script])
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for(apache_port);
-        Apache {
-            child,
-            port: apache_port,
-            dir: apache_logs.clone(),
-        }
-    };
+    let apache = Apache::start_file_with(
+        &apache_logs,
+        &conf.join("apache2.conf"),
+        &conf,
+        apache_port,
+        &[
+            ("APACHE_CONFDIR", conf.display().to_string()),
+            ("TEST_PORT", apache_port.to_string()),
+        ],
+    );
     let reference = exchange_all(apache.addr(), apache_port);
     // The hole itkd closes: httpd without mod_proxy_fcgi sends a php-fpm handler's file.
     let fpm = "GET /pool.fpm HTTP/1.1\r\nHost: t.test\r\nConnection: close\r\n\r\n";
@@ -297,7 +284,7 @@ fn debian_tree_with_mod_php_never_sends_a_scripts_source() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(itkd_port);
+    wait_listening(itkd_port);
     let server = Server {
         child,
         port: itkd_port,
@@ -342,15 +329,6 @@ fn debian_tree_with_mod_php_never_sends_a_scripts_source() {
             && log.contains("php8.2.conf:4"),
         "the refusal names handler, file and directive:\n{log}"
     );
-}
-
-fn wait_for(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
 }
 
 /// The README's php-cgi recipe with `DirectoryIndex index.php`: itkd and Apache both run

@@ -2,16 +2,10 @@
 
 use super::*;
 
-/// httpd's 408 page with `Connection: close`, as bytes for [`Watched`] to write.
-pub(super) fn timeout_page(shared: &Shared) -> Bytes {
-    let config = &shared.config;
-    let banner = errors::server_banner(
-        config.server_tokens,
-        "itkd",
-        env!("CARGO_PKG_VERSION"),
-        "Unix",
-        &[],
-    );
+/// httpd's 408 page with `Connection: close`, as bytes for [`Watched`] to write; made
+/// only when a head times out.
+fn timeout_page(config: &ServerConfig) -> Bytes {
+    let banner = banner(config);
     let mut ctx = ErrorContext::new("GET");
     ctx.banner = &banner;
     let name = config.main.server_name.clone().unwrap_or_default();
@@ -30,8 +24,9 @@ pub(super) fn timeout_page(shared: &Shared) -> Bytes {
 /// rest within the header timeout, and closes silently on nothing or a partial request
 /// line. The clock starts with the connection, then with the first bytes of each later
 /// head (a kept-alive connection's wait for them is KeepAliveTimeout's, `idle_watch`).
-pub(super) struct Watched<T> {
+pub(super) struct Watched<'a, T> {
     pub(super) inner: T,
+    pub(super) config: &'a ServerConfig,
     pub(super) state: Rc<RefCell<State>>,
     pub(super) timeout: Duration,
     pub(super) deadline: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -41,10 +36,11 @@ pub(super) struct Watched<T> {
     pub(super) written_heads: u32,
     /// The 408 being written: what is left of it.
     pub(super) answer: Option<Bytes>,
-    pub(super) page: Bytes,
 }
 
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRead for Watched<T> {
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRead
+    for Watched<'_, T>
+{
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -92,7 +88,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRe
                 // Nothing, or part of a request line: closed without a word.
                 return Poll::Ready(Ok(()));
             }
-            this.answer = Some(this.page.clone());
+            this.answer = Some(timeout_page(this.config));
         }
         // Write the 408, then end the input: hyper closes the connection.
         while let Some(rest) = this.answer.as_mut().filter(|r| !r.is_empty()) {
@@ -119,11 +115,35 @@ pub(super) const SPELLINGS: &[(&[u8], &[u8])] = &[
     (b"\r\nContent-Md5:", b"\r\nContent-MD5:"),
 ];
 
+/// For the first bytes of a response head: a copy with httpd's spelling of the field
+/// names (if any differs), and where the head ends in `buf`. Only head bytes are
+/// touched, never a body's.
+fn respell(buf: &[u8]) -> (Option<Vec<u8>>, Option<usize>) {
+    if !buf.starts_with(b"HTTP/1.") {
+        return (None, None);
+    }
+    // One pass over the line starts of the head: a dozen short comparisons.
+    let mut fixed: Option<Vec<u8>> = None;
+    let mut at = 0;
+    while let Some(i) = find(&buf[at..], b"\r\n") {
+        at += i;
+        let line = &buf[at..];
+        if line.starts_with(b"\r\n\r\n") {
+            return (fixed, Some(at + 4));
+        }
+        if let Some((wrong, right)) = SPELLINGS.iter().find(|(w, _)| line.starts_with(w)) {
+            fixed.get_or_insert_with(|| buf.to_vec())[at..at + wrong.len()].copy_from_slice(right);
+        }
+        at += 2;
+    }
+    (fixed, None)
+}
+
 pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-impl<T> Watched<T> {
+impl<T> Watched<'_, T> {
     /// A response head is due: a request was handed over since the last head written.
     pub(super) fn head_due(&self) -> bool {
         self.state
@@ -131,29 +151,12 @@ impl<T> Watched<T> {
             .is_ok_and(|st| st.heads != self.written_heads)
     }
 
-    /// For the first bytes of a response head: a copy with httpd's spelling of the field
-    /// names (if any differs), and where the head ends in `buf`. Only head bytes are
-    /// touched, never a body's.
+    /// [`respell`] when a response head is due.
     pub(super) fn respell(&self, buf: &[u8]) -> (Option<Vec<u8>>, Option<usize>) {
-        if !self.head_due() || !buf.starts_with(b"HTTP/1.") {
+        if !self.head_due() {
             return (None, None);
         }
-        // One pass over the line starts of the head: a dozen short comparisons.
-        let mut fixed: Option<Vec<u8>> = None;
-        let mut at = 0;
-        while let Some(i) = find(&buf[at..], b"\r\n") {
-            at += i;
-            let line = &buf[at..];
-            if line.starts_with(b"\r\n\r\n") {
-                return (fixed, Some(at + 4));
-            }
-            if let Some((wrong, right)) = SPELLINGS.iter().find(|(w, _)| line.starts_with(w)) {
-                fixed.get_or_insert_with(|| buf.to_vec())[at..at + wrong.len()]
-                    .copy_from_slice(right);
-            }
-            at += 2;
-        }
-        (fixed, None)
+        respell(buf)
     }
 
     /// `n` bytes of `buf` went out: once past the end of a final head (not a `100
@@ -167,7 +170,7 @@ impl<T> Watched<T> {
     }
 }
 
-impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<T> {
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<'_, T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -222,27 +225,8 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<T> {
 mod tests {
     use super::*;
 
-    /// A `Watched` with a fresh state whose next response head is due.
-    fn watched() -> Watched<()> {
-        let mut state = State::new(Logs::default(), Duration::from_secs(5));
-        state.phase = Phase::Busy;
-        state.heads = 1;
-        let state = Rc::new(RefCell::new(state));
-        Watched {
-            inner: (),
-            state,
-            timeout: Duration::from_secs(1),
-            deadline: None,
-            armed_at: 0,
-            written_heads: 0,
-            answer: None,
-            page: Bytes::new(),
-        }
-    }
-
     #[test]
     fn head_field_names_get_httpds_spelling_and_bodies_stay_as_they_are() {
-        let w = watched();
         // (bytes written, what goes out instead if anything, whether the head ends there)
         let cases: &[(&str, Option<&str>, bool)] = &[
             (
@@ -266,7 +250,7 @@ mod tests {
             ),
         ];
         for (input, fixed, end) in cases {
-            let (got, got_end) = w.respell(input.as_bytes());
+            let (got, got_end) = respell(input.as_bytes());
             assert_eq!(
                 got.as_deref()
                     .map(|b| String::from_utf8_lossy(b).into_owned()),

@@ -177,13 +177,13 @@ where
     };
     let io = hyper_util::rt::TokioIo::new(Watched {
         inner: io,
+        config: &shared.config,
         state: state.clone(),
         timeout: header_timeout,
         deadline: Some(Box::pin(tokio::time::sleep(header_timeout))),
         armed_at: 0,
         written_heads: 0,
         answer: None,
-        page: timeout_page(shared),
     });
     {
         let main = &shared.config.main;

@@ -18,14 +18,19 @@ pub(super) fn log_error(
     }
 }
 
-pub(super) fn server_header(config: &ServerConfig) -> HeaderValue {
-    let banner = errors::server_banner(
+/// The Server banner as `ServerTokens` makes it.
+pub(super) fn banner(config: &ServerConfig) -> String {
+    errors::server_banner(
         config.server_tokens,
         "itkd",
         env!("CARGO_PKG_VERSION"),
         "Unix",
         &[],
-    );
+    )
+}
+
+pub(super) fn server_header(config: &ServerConfig) -> HeaderValue {
+    let banner = banner(config);
     HeaderValue::from_str(&banner).unwrap_or(HeaderValue::from_static("itkd"))
 }
 
@@ -71,13 +76,7 @@ pub(super) fn error_response<B>(
         Some((name, port)) => (name, port),
         None => (String::new(), None),
     };
-    let banner = errors::server_banner(
-        config.server_tokens,
-        "itkd",
-        env!("CARGO_PKG_VERSION"),
-        "Unix",
-        &[],
-    );
+    let banner = banner(config);
     let name_fallback = server
         .and_then(|s| s.server_name.clone())
         .unwrap_or_default();

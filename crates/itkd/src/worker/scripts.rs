@@ -229,13 +229,7 @@ fn script_env(
     } else {
         host_name
     };
-    let banner = errors::server_banner(
-        config.server_tokens,
-        "itkd",
-        env!("CARGO_PKG_VERSION"),
-        "Unix",
-        &[],
-    );
+    let banner = banner(config);
     let protocol = if c.req.version() == Version::HTTP_10 {
         "HTTP/1.0"
     } else {

@@ -24,6 +24,7 @@ pub(super) struct Ctx<'a> {
 }
 
 /// A URI to serve, and how the request came to it.
+#[derive(Clone)]
 pub(super) struct Target {
     /// Normalized, `%`-decoded.
     pub(super) uri_path: String,
@@ -59,16 +60,6 @@ pub(super) enum Reached {
         handler: String,
         env: Vec<(String, String)>,
     },
-}
-
-impl Clone for Target {
-    fn clone(&self) -> Target {
-        Target {
-            uri_path: self.uri_path.clone(),
-            query: self.query.clone(),
-            reached: self.reached.clone(),
-        }
-    }
 }
 
 impl Target {

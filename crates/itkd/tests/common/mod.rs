@@ -159,16 +159,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "itkd did not start listening on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // The pool children take a moment to drop privileges and start accepting.
-        std::thread::sleep(Duration::from_millis(300));
+        wait_listening(port);
         Server {
             child,
             port,
@@ -212,6 +203,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits (at most 10 s) until something listens on the loopback `port`, then a moment
+/// for itkd's pool children to drop privileges and start accepting.
+pub fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {port} after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
 }
 
 /// One raw HTTP exchange on a fresh connection: the whole response until close or
@@ -402,8 +407,21 @@ impl Apache {
     /// Starts apache2 on `conf` with ServerRoot `root`, listening (as the configuration
     /// says) on `port`.
     pub fn start_file(dir: &Path, conf: &Path, root: &Path, port: u16) -> Apache {
+        Apache::start_file_with(dir, conf, root, port, &[])
+    }
+
+    /// [`Apache::start_file`] with more variables exported after Debian's envvars (a
+    /// copy of /etc/apache2 needs APACHE_CONFDIR, a test its own `${PORT}`-like names).
+    pub fn start_file_with(
+        dir: &Path,
+        conf: &Path,
+        root: &Path,
+        port: u16,
+        env: &[(&str, String)],
+    ) -> Apache {
+        let extra: String = env.iter().map(|(k, v)| format!(" {k}={v}")).collect();
         let script = format!(
-            ". /etc/apache2/envvars && export APACHE_RUN_DIR={d} APACHE_LOCK_DIR={d} APACHE_LOG_DIR={d} APACHE_PID_FILE={d}/apache.pid && exec /usr/sbin/apache2 -d {r} -f {c} -D FOREGROUND",
+            ". /etc/apache2/envvars && export APACHE_RUN_DIR={d} APACHE_LOCK_DIR={d} APACHE_LOG_DIR={d} APACHE_PID_FILE={d}/apache.pid{extra} && exec /usr/sbin/apache2 -d {r} -f {c} -D FOREGROUND",
             d = dir.display(),
             r = root.display(),
             c = conf.display()
