@@ -58,6 +58,10 @@ const SCRIPTS: &[(&str, &str)] = &[
     ),
     ("plain.html", "plain page\n"),
     (
+        "in/index.php",
+        "<?php echo 'input=[', file_get_contents('php://input'), \"]\\n\";",
+    ),
+    (
         "pool.fpm",
         "<?php $secret = 'SECRET-fpm'; echo \"ran pool.fpm\\n\";",
     ),
@@ -409,6 +413,8 @@ fn php_cgi_runs_index_error_document_and_redirect_targets_as_apache_does() {
         ("t.test", "GET /go.php HTTP/1.1", "ran x.php [/went]"),
         ("abs.test", "GET /sub/ HTTP/1.1", "ran index.php /index.php"),
         ("t.test", "GET /plain.html HTTP/1.1", "plain page"),
+        // The body of a POST to a directory reaches its index script whole.
+        ("t.test", "POST /in/ HTTP/1.1", "input=[a=b]"),
     ];
     for (host, line, expected) in cases {
         let request = format!(

@@ -161,11 +161,6 @@ async fn serve_static(
         );
         return Err(c.fatal(501).into());
     }
-    if let Some(body) = body.take() {
-        discard_body(body, c.server, dir)
-            .await
-            .map_err(|status| c.fatal(status))?;
-    }
     let plain = HeaderMap::new();
     let file_req = FileRequest {
         method: target.method(req),
@@ -194,6 +189,8 @@ async fn serve_static(
                 .into_iter()
                 .find(|uri| files::is_file(c.tenant, &mapping::map(c.server, uri).path));
             if let Some(uri_path) = index {
+                // The body goes with the request to the index (a POST to `/` reaches
+                // index.php whole, as under mod_dir).
                 return Ok(redirect_to(Target {
                     uri_path,
                     query: target.query.clone(),
@@ -204,6 +201,13 @@ async fn serve_static(
         }
         outcome => outcome,
     };
+    // httpd's default handler reads and discards a body before it answers, so a malformed
+    // or oversized one gets its own status.
+    if let Some(body) = body.take() {
+        discard_body(body, c.server, dir)
+            .await
+            .map_err(|status| c.fatal(status))?;
+    }
     match outcome {
         Outcome::Response {
             status,
